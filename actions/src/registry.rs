@@ -1,0 +1,161 @@
+//! The registry: the one place that lists the built-in actions, with their schemas compiled once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use templates::SchemaValidator;
+
+use crate::action::Action;
+use crate::debug_log::DebugLog;
+use crate::debug_wait::DebugWait;
+
+/// What the built-in actions need from configuration (integrations, defaults) grows here.
+#[derive(Clone, Debug, Default)]
+pub struct RegistryConfig {}
+
+struct Entry {
+    action: Arc<dyn Action>,
+    input: SchemaValidator,
+}
+
+pub struct Registry {
+    actions: BTreeMap<&'static str, Entry>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("actions", &self.actions.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// An action as `GET /v2/actions` describes it.
+pub type ActionDescription = Value;
+
+impl Registry {
+    pub fn builtin(_config: &RegistryConfig) -> Self {
+        let actions: Vec<Arc<dyn Action>> = vec![Arc::new(DebugLog), Arc::new(DebugWait)];
+        Self::from_actions(actions)
+    }
+
+    /// A registry of exactly these actions (tests add their own).
+    pub fn from_actions(actions: Vec<Arc<dyn Action>>) -> Self {
+        let actions = actions
+            .into_iter()
+            .map(|action| {
+                let input = SchemaValidator::compile(&action.input_schema()).unwrap_or_else(|e| {
+                    panic!("the input schema of {} does not compile: {e}", action.id())
+                });
+                (action.id(), Entry { action, input })
+            })
+            .collect();
+        Registry { actions }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn Action>> {
+        self.actions.get(id).map(|entry| &entry.action)
+    }
+
+    /// Validates a rendered input; the errors are the npm `jsonschema` package's stack strings.
+    pub fn validate_input(&self, id: &str, input: &Value) -> Result<(), Vec<String>> {
+        let Some(entry) = self.actions.get(id) else {
+            return Ok(());
+        };
+        if entry.input.is_valid(input) {
+            return Ok(());
+        }
+        Err(entry
+            .input
+            .errors(input)
+            .into_iter()
+            .map(|e| e.stack)
+            .collect())
+    }
+
+    /// Every action, sorted by id, as Backstage lists them.
+    pub fn describe(&self) -> Vec<ActionDescription> {
+        self.actions
+            .values()
+            .map(|Entry { action, .. }| {
+                let mut schema = serde_json::Map::new();
+                schema.insert("input".to_owned(), action.input_schema());
+                if let Some(output) = action.output_schema() {
+                    schema.insert("output".to_owned(), output);
+                }
+                json!({
+                    "id": action.id(),
+                    "description": action.description(),
+                    "examples": action.examples().iter().map(|e| json!({"description": e.description, "example": e.example})).collect::<Vec<_>>(),
+                    "schema": schema,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_schemas_look_like_backstage() {
+        let registry = Registry::builtin(&RegistryConfig::default());
+        let described = registry.describe();
+        let ids: Vec<&str> = described
+            .iter()
+            .map(|d| d["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["debug:log", "debug:wait"]);
+        let log = &described[0]["schema"]["input"];
+        assert_eq!(log["type"], "object");
+        assert_eq!(log["additionalProperties"], false);
+        assert_eq!(log["$schema"], "http://json-schema.org/draft-07/schema#");
+        assert_eq!(
+            log["properties"]["message"],
+            json!({"description": "Message to output.", "type": "string"})
+        );
+        let list = &log["properties"]["listWorkspace"];
+        assert_eq!(list["anyOf"][0], json!({"type": "boolean"}));
+        assert_eq!(
+            list["anyOf"][1]["enum"],
+            json!(["with-filenames", "with-contents"])
+        );
+        assert!(
+            log.get("required")
+                .is_none_or(|r| r.as_array().is_some_and(Vec::is_empty))
+        );
+        let wait = &described[1]["schema"]["input"];
+        assert_eq!(
+            wait["properties"]["seconds"],
+            json!({"description": "Waiting period in seconds.", "type": "number"})
+        );
+    }
+
+    #[test]
+    fn input_validation_uses_backstage_wording() {
+        let registry = Registry::builtin(&RegistryConfig::default());
+        assert!(
+            registry
+                .validate_input(
+                    "debug:log",
+                    &json!({"message": "hi", "listWorkspace": "with-contents"})
+                )
+                .is_ok()
+        );
+        let errors = registry
+            .validate_input("debug:log", &json!({"message": 3, "extra": true}))
+            .unwrap_err();
+        assert!(
+            errors.contains(&"instance.message is not of a type(s) string".to_owned()),
+            "{errors:?}"
+        );
+        assert!(
+            errors.contains(
+                &"instance is not allowed to have the additional property \"extra\"".to_owned()
+            ),
+            "{errors:?}"
+        );
+    }
+}

@@ -1,0 +1,483 @@
+//! Runner behaviour, step by step, against an in-memory sink.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use templates::TaskSpec;
+
+use super::*;
+use crate::action::{Action, ActionContext};
+use crate::sink::MemorySink;
+
+/// Outputs its input under `echo`; fails when the input says so.
+struct Echo;
+
+#[async_trait]
+impl Action for Echo {
+    fn id(&self) -> &'static str {
+        "test:echo"
+    }
+    fn description(&self) -> &'static str {
+        "echo"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    fn output_schema(&self) -> Option<Value> {
+        Some(
+            json!({"type": "object", "properties": {"echo": {"type": "string"}, "n": {"type": "number"}}}),
+        )
+    }
+    async fn run(&self, ctx: &mut ActionContext<'_>) -> Result<(), StepError> {
+        if ctx.input.get("fail").is_some() {
+            return Err(StepError::error(format!(
+                "asked to fail: {}",
+                ctx.input["fail"]
+            )));
+        }
+        ctx.info(&format!("echo {}", ctx.input));
+        ctx.output("echo", ctx.input.clone());
+        Ok(())
+    }
+}
+
+fn runner(recovery_enabled: bool) -> Runner {
+    let registry = Registry::builtin(&crate::RegistryConfig::default());
+    let mut actions: Vec<Arc<dyn Action>> = vec![Arc::new(Echo)];
+    actions.extend(["debug:log", "debug:wait"].map(|id| registry.get(id).unwrap().clone()));
+    Runner::new(
+        Arc::new(Registry::from_actions(actions)),
+        RunnerConfig {
+            recovery_enabled,
+            ..RunnerConfig::default()
+        },
+    )
+}
+
+fn spec(steps: Value, parameters: Value, output: Value) -> TaskSpec {
+    TaskSpec::from_value(json!({
+        "apiVersion": "scaffolder.backstage.io/v1beta3",
+        "steps": steps,
+        "output": output,
+        "parameters": parameters,
+        "user": {},
+        "templateInfo": {"entityRef": "template:default/test"},
+    }))
+    .unwrap()
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    workspace: Workspace,
+    sink: MemorySink,
+    stop: StopSignal,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = Workspace::create(dir.path(), "task-1").unwrap();
+        Harness {
+            _dir: dir,
+            workspace,
+            sink: MemorySink::new(),
+            stop: StopSignal::new(),
+        }
+    }
+
+    async fn run(
+        &self,
+        runner: &Runner,
+        spec: &TaskSpec,
+        secrets: &Secrets,
+        state: TaskState,
+        is_dry_run: bool,
+    ) -> RunOutcome {
+        runner
+            .run(TaskRun {
+                task_id: "task-1",
+                spec,
+                secrets,
+                state,
+                workspace: &self.workspace,
+                is_dry_run,
+                sink: &self.sink,
+                stop: &self.stop,
+            })
+            .await
+    }
+
+    /// `(stepId, status)` of every status event, as the conformance comparison reads them.
+    fn statuses(&self) -> Vec<(String, String)> {
+        self.sink
+            .events()
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e.body["stepId"].as_str()?.to_owned(),
+                    e.body["status"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.sink
+            .events()
+            .iter()
+            .map(|e| e.body["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn runs_steps_in_order_and_renders_outputs() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "one", "name": "One", "action": "test:echo", "input": {"n": "${{ parameters.count }}", "s": "hi ${{ parameters.name }}"}},
+            {"id": "two", "name": "Two", "action": "debug:log", "input": {"message": "from one: ${{ steps.one.output.echo.s }}"}},
+        ]),
+        json!({"name": "alpha", "count": 2}),
+        json!({"text": [{"title": "t", "content": "${{ steps.one.output.echo.n + 1 }}"}], "n": "${{ steps.one.output.echo.n }}"}),
+    );
+    let outcome = h
+        .run(
+            &runner(false),
+            &spec,
+            &Secrets::new(),
+            TaskState::default(),
+            false,
+        )
+        .await;
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed {
+            output: json!({"text": [{"title": "t", "content": 3}], "n": 2})
+        }
+    );
+    assert_eq!(
+        h.statuses(),
+        pairs(&[
+            ("one", "processing"),
+            ("one", "completed"),
+            ("two", "processing"),
+            ("two", "completed")
+        ])
+    );
+    let messages = h.messages();
+    assert_eq!(messages[0], "Starting up task with 2 steps");
+    assert_eq!(messages[1], "Beginning step One");
+    assert!(
+        messages.contains(&"\u{1b}[32minfo\u{1b}[39m: from one: hi alpha".to_owned()),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(
+            &"\u{1b}[32minfo\u{1b}[39m: {\n  \"message\": \"from one: hi alpha\"\n}".to_owned()
+        ),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_skips_later_steps_except_status_checks() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "a", "name": "A", "action": "test:echo", "input": {"fail": "boom"}},
+            {"id": "b", "name": "B", "action": "test:echo"},
+            {"id": "c", "name": "C", "action": "test:echo", "if": "${{ failure() }}"},
+            {"id": "d", "name": "D", "action": "nope:missing", "if": "${{ always() }}"},
+            {"id": "e", "name": "E", "action": "test:echo", "if": "${{ parameters.x }}"},
+        ]),
+        json!({"x": true}),
+        json!({}),
+    );
+    let outcome = h
+        .run(
+            &runner(false),
+            &spec,
+            &Secrets::new(),
+            TaskState::default(),
+            false,
+        )
+        .await;
+    assert_eq!(
+        outcome,
+        RunOutcome::Failed {
+            error: StepError::error("asked to fail: \"boom\"")
+        }
+    );
+    assert_eq!(
+        h.statuses(),
+        pairs(&[
+            ("a", "processing"),
+            ("a", "failed"),
+            ("b", "skipped"),
+            ("c", "processing"),
+            ("c", "completed"),
+            ("d", "processing"),
+            ("d", "failed"),
+            ("d", "failed"),
+            ("e", "skipped"),
+        ])
+    );
+    assert!(h.messages().iter().any(|m| m.starts_with(
+        "Additional error occurred: Template action with ID 'nope:missing' is not registered."
+    )));
+    assert_eq!(outcome.completion().unwrap().1["error"]["name"], "Error");
+}
+
+#[tokio::test]
+async fn conditions_each_and_outputs() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "off", "name": "Off", "action": "test:echo", "if": false},
+            {"id": "str", "name": "Str", "action": "test:echo", "if": "${{ parameters.enabled === 'no' }}"},
+            {"id": "loop", "name": "Loop", "action": "test:echo", "each": "${{ parameters.items }}",
+             "if": "${{ each.value != 'skip' }}", "input": {"k": "${{ each.key }}", "v": "${{ each.value }}"}},
+            {"id": "map", "name": "Map", "action": "test:echo", "each": {"a": 1, "b": 2}, "input": {"k": "${{ each.key }}"}},
+        ]),
+        json!({"items": ["x", "skip", "y"], "enabled": "yes"}),
+        json!({"loop": "${{ steps.loop.output.echo }}", "map": "${{ steps.map.output.echo }}"}),
+    );
+    let outcome = h
+        .run(
+            &runner(false),
+            &spec,
+            &Secrets::new(),
+            TaskState::default(),
+            false,
+        )
+        .await;
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed {
+            output: json!({
+                "loop": [{"k": "0", "v": "x"}, {"k": "2", "v": "y"}],
+                "map": [{"k": "a"}, {"k": "b"}],
+            })
+        }
+    );
+    let statuses = h.statuses();
+    assert_eq!(statuses[0], ("off".to_owned(), "processing".to_owned()));
+    assert_eq!(statuses[1], ("off".to_owned(), "skipped".to_owned()));
+    assert!(
+        h.messages().contains(
+            &"\u{1b}[32minfo\u{1b}[39m: Skipping step each: {\"key\":\"1\",\"value\":\"skip\"}"
+                .to_owned()
+        )
+    );
+}
+
+#[tokio::test]
+async fn bad_each_and_bad_input_fail_with_backstage_messages() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "a", "name": "A", "action": "debug:log", "input": {"message": "${{ parameters.n }}"}},
+            {"id": "b", "name": "B", "action": "test:echo", "each": "${{ parameters.missing }}", "if": "${{ always() }}"},
+        ]),
+        json!({"n": 5}),
+        json!({}),
+    );
+    let outcome = h
+        .run(
+            &runner(false),
+            &spec,
+            &Secrets::new(),
+            TaskState::default(),
+            false,
+        )
+        .await;
+    assert_eq!(
+        outcome,
+        RunOutcome::Failed {
+            error: StepError::input(
+                "Invalid input passed to action debug:log, instance.message is not of a type(s) string"
+            )
+        }
+    );
+    assert!(h.messages().iter().any(|m| m.contains("Invalid value on action test:echo.each parameter, \"${{ parameters.missing }}\" cannot be resolved to a value")));
+}
+
+#[tokio::test]
+async fn secrets_are_redacted_even_through_filters() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "a", "name": "A", "action": "debug:log", "input": {"message": "token ${{ secrets.token }} / ${{ secrets.token | upper }} / ${{ secrets.token | length }}"}},
+            {"id": "b", "name": "B", "action": "test:echo", "input": {"fail": "${{ secrets.token }}"}},
+        ]),
+        json!({}),
+        json!({}),
+    );
+    let secrets: Secrets = [("token".to_owned(), "s3cr3t-value".to_owned())].into();
+    let outcome = h
+        .run(&runner(false), &spec, &secrets, TaskState::default(), false)
+        .await;
+    let everything = format!("{:?} {:?}", h.sink.events(), outcome);
+    assert!(!everything.contains("s3cr3t-value"), "{everything}");
+    assert!(!everything.contains("S3CR3T-VALUE"), "{everything}");
+    assert!(everything.contains("***"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_stops_a_waiting_step_and_ends_cancelled() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "wait", "name": "Wait", "action": "debug:wait", "input": {"minutes": 5}},
+            {"id": "after", "name": "After", "action": "test:echo", "if": "${{ always() }}"},
+        ]),
+        json!({}),
+        json!({}),
+    );
+    let runner = runner(false);
+    let secrets = Secrets::new();
+    let run = h.run(&runner, &spec, &secrets, TaskState::default(), false);
+    let cancel = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        h.stop.stop(StopReason::Cancelled);
+    };
+    let (outcome, ()) = tokio::join!(run, cancel);
+    let RunOutcome::Cancelled { error } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        error.message,
+        "Step wait (Wait) of task task-1 has been cancelled."
+    );
+    assert_eq!(
+        h.statuses(),
+        pairs(&[
+            ("wait", "processing"),
+            ("wait", "cancelled"),
+            ("wait", "failed"),
+            ("after", "skipped")
+        ])
+    );
+    assert_eq!(h.sink.events()[2].kind, TaskEventKind::Cancelled);
+    assert_eq!(outcome.completion().unwrap().0, "cancelled");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_interrupts_without_finishing_the_step() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([{"id": "wait", "name": "Wait", "action": "debug:wait", "input": {"seconds": 30}}]),
+        json!({}),
+        json!({}),
+    );
+    let runner = runner(true);
+    let secrets = Secrets::new();
+    let run = h.run(&runner, &spec, &secrets, TaskState::default(), false);
+    let shutdown = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        h.stop.stop(StopReason::Shutdown);
+    };
+    let (outcome, ()) = tokio::join!(run, shutdown);
+    assert_eq!(
+        outcome,
+        RunOutcome::Interrupted {
+            reason: StopReason::Shutdown
+        }
+    );
+    assert_eq!(h.statuses(), pairs(&[("wait", "processing")]));
+    assert!(
+        h.sink.last_state().is_none(),
+        "an unfinished step is not saved as completed"
+    );
+}
+
+#[tokio::test]
+async fn recovery_skips_completed_steps_and_restores_their_outputs() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "one", "name": "One", "action": "test:echo", "input": {"s": "first"}},
+            {"id": "two", "name": "Two", "action": "test:echo", "input": {"s": "${{ steps.one.output.echo.s }}-again"}},
+        ]),
+        json!({}),
+        json!({"two": "${{ steps.two.output.echo.s }}"}),
+    );
+    let mut state = TaskState::default();
+    state.steps.insert(
+        "one".to_owned(),
+        StepState {
+            status: "completed".to_owned(),
+            output: json!({"echo": {"s": "saved"}}),
+        },
+    );
+    let outcome = h
+        .run(&runner(true), &spec, &Secrets::new(), state, false)
+        .await;
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed {
+            output: json!({"two": "saved-again"})
+        }
+    );
+    assert_eq!(
+        h.statuses(),
+        pairs(&[
+            ("one", "completed"),
+            ("two", "processing"),
+            ("two", "completed")
+        ])
+    );
+    assert!(
+        h.messages()[1]
+            .starts_with("Task recovered - resuming from last known good state. 1 step(s)")
+    );
+    let saved = h.sink.last_state().unwrap();
+    assert_eq!(
+        saved.steps["two"].output,
+        json!({"echo": {"s": "saved-again"}})
+    );
+}
+
+#[tokio::test]
+async fn dry_run_skips_actions_without_support_with_example_outputs() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "echo", "name": "Echo", "action": "test:echo", "input": {"s": "${{ secrets.pw }}"}},
+            {"id": "log", "name": "Log", "action": "debug:log", "input": {"message": "${{ steps.echo.output.echo }}"}},
+        ]),
+        json!({}),
+        json!({"echo": "${{ steps.echo.output.echo }}", "n": "${{ steps.echo.output.n }}"}),
+    );
+    let secrets: Secrets = [("pw".to_owned(), "hunter22".to_owned())].into();
+    let outcome = h
+        .run(&runner(false), &spec, &secrets, TaskState::default(), true)
+        .await;
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed {
+            output: json!({"echo": "<example>", "n": 0})
+        }
+    );
+    assert_eq!(
+        h.statuses(),
+        pairs(&[
+            ("echo", "processing"),
+            ("echo", "skipped"),
+            ("log", "processing"),
+            ("log", "completed")
+        ])
+    );
+    assert!(h.messages().iter().any(|m| m.contains(
+        "Running test:echo in dry-run mode with inputs (secrets redacted): {\n  \"s\": \"***\"\n}"
+    )));
+}

@@ -1,0 +1,229 @@
+//! A task's workspace: a directory that the value owns (removed when it is dropped), and the only
+//! way to turn a path from a template into a real one.
+//!
+//! Containment is checked on *real* paths, as Backstage does since CVE-2026-24047: symlink chains
+//! are followed, dangling links are followed through `readlink`, and a path that does not exist yet
+//! is judged by its nearest existing ancestor.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use thiserror::Error;
+
+/// How many symlinks one resolution may follow before it is considered a loop.
+const MAX_LINKS: usize = 40;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PathError {
+    /// Backstage's wording (NotAllowedError).
+    #[error("Relative path is not allowed to refer to a directory outside its parent")]
+    OutsideWorkspace,
+    #[error("Too many levels of symbolic links in {0}")]
+    LinkLoop(String),
+    #[error("Path contains a NUL byte")]
+    Nul,
+}
+
+#[derive(Debug)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+impl Workspace {
+    /// Creates `parent/name` afresh (removing what an earlier attempt may have left there).
+    pub fn create(parent: &Path, name: &str) -> io::Result<Self> {
+        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid workspace name '{name}'"),
+            ));
+        }
+        std::fs::create_dir_all(parent)?;
+        let root = parent.join(name);
+        match std::fs::remove_dir_all(&root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        std::fs::create_dir(&root)?;
+        Ok(Workspace {
+            root: root.canonicalize()?,
+        })
+    }
+
+    /// The workspace directory (a real path).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves `relative` against the workspace and proves the result stays inside it.
+    pub fn resolve(&self, relative: &str) -> Result<PathBuf, PathError> {
+        resolve_safe_child_path(&self.root, relative)
+    }
+
+    /// Removes the directory off the async executor; dropping does the same, blocking.
+    pub async fn remove(self) {
+        let root = self.root.clone();
+        std::mem::forget(self);
+        let _ = tokio::task::spawn_blocking(move || remove_tree(&root)).await;
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        remove_tree(&self.root);
+    }
+}
+
+fn remove_tree(root: &Path) {
+    if let Err(error) = std::fs::remove_dir_all(root)
+        && error.kind() != io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %root.display(), %error, "could not remove a workspace");
+    }
+}
+
+/// Backstage's `resolveSafeChildPath(base, path)`: the lexically resolved path, if its real path
+/// is inside `base`'s real path.
+pub(crate) fn resolve_safe_child_path(base: &Path, path: &str) -> Result<PathBuf, PathError> {
+    if path.contains('\0') {
+        return Err(PathError::Nul);
+    }
+    let target = normalize(&base.join(path));
+    let real_base = real_path(base, 0)?;
+    let real_target = real_path(&target, 0)?;
+    if real_target == real_base || real_target.starts_with(&real_base) {
+        Ok(target)
+    } else {
+        Err(PathError::OutsideWorkspace)
+    }
+}
+
+/// Lexical normalisation, like Node's `path.resolve`: `.` dropped, `..` pops a component.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The real path of `path`, even if it, or links in it, do not exist.
+fn real_path(path: &Path, links: usize) -> Result<PathBuf, PathError> {
+    if links > MAX_LINKS {
+        return Err(PathError::LinkLoop(path.display().to_string()));
+    }
+    if let Ok(real) = path.canonicalize() {
+        return Ok(real);
+    }
+    // A dangling link: follow it by hand.
+    if let Ok(metadata) = std::fs::symlink_metadata(path)
+        && metadata.file_type().is_symlink()
+    {
+        let target = std::fs::read_link(path).map_err(|_| PathError::OutsideWorkspace)?;
+        let target = match path.parent() {
+            Some(parent) if target.is_relative() => parent.join(target),
+            _ => target,
+        };
+        return real_path(&normalize(&target), links + 1);
+    }
+    // Does not exist (or cannot be read): judge by the parent, then append the name.
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => Ok(real_path(parent, links)?.join(name)),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    fn workspace() -> (tempfile::TempDir, Workspace) {
+        let parent = tempfile::tempdir().unwrap();
+        let workspace = Workspace::create(parent.path(), "task").unwrap();
+        (parent, workspace)
+    }
+
+    #[test]
+    fn plain_relative_paths_stay_inside() {
+        let (_parent, ws) = workspace();
+        for path in ["a.txt", "./dir/b", "dir/../c", ".", "", "x/./y/../z"] {
+            let resolved = ws.resolve(path).unwrap();
+            assert!(resolved.starts_with(ws.root()), "{path}");
+        }
+    }
+
+    #[test]
+    fn escapes_are_refused() {
+        let (_parent, ws) = workspace();
+        for path in [
+            "..",
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "../task-other",
+            "a/b/../../../x",
+        ] {
+            assert_eq!(ws.resolve(path), Err(PathError::OutsideWorkspace), "{path}");
+        }
+        assert_eq!(ws.resolve("a\0b"), Err(PathError::Nul));
+    }
+
+    #[test]
+    fn symlinks_are_judged_by_where_they_lead() {
+        let (parent, ws) = workspace();
+        let outside = parent.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "s").unwrap();
+        symlink(&outside, ws.root().join("out")).unwrap();
+        symlink("out", ws.root().join("chain1")).unwrap();
+        symlink("chain1", ws.root().join("chain2")).unwrap();
+        symlink(parent.path().join("not-yet"), ws.root().join("dangling")).unwrap();
+        symlink("dangling2", ws.root().join("dangling1")).unwrap();
+        symlink("/nonexistent-root/x", ws.root().join("dangling2")).unwrap();
+        std::fs::create_dir(ws.root().join("inner")).unwrap();
+        symlink("inner", ws.root().join("fine")).unwrap();
+        for path in [
+            "out/secret",
+            "out",
+            "chain2/secret",
+            "dangling",
+            "dangling/new-file",
+            "dangling1",
+        ] {
+            assert_eq!(ws.resolve(path), Err(PathError::OutsideWorkspace), "{path}");
+        }
+        assert!(ws.resolve("fine/new").is_ok());
+        assert!(ws.resolve("not-there/deeper/file").is_ok());
+    }
+
+    #[test]
+    fn link_loops_are_refused() {
+        let (_parent, ws) = workspace();
+        symlink("loop-b", ws.root().join("loop-a")).unwrap();
+        symlink("loop-a", ws.root().join("loop-b")).unwrap();
+        assert!(matches!(
+            ws.resolve("loop-a/x"),
+            Err(PathError::LinkLoop(_))
+        ));
+    }
+
+    #[test]
+    fn dropping_removes_the_directory() {
+        let parent = tempfile::tempdir().unwrap();
+        let ws = Workspace::create(parent.path(), "task").unwrap();
+        std::fs::write(ws.root().join("f"), "x").unwrap();
+        let root = ws.root().to_path_buf();
+        drop(ws);
+        assert!(!root.exists());
+        assert!(Workspace::create(parent.path(), "../x").is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! The catalog tables: locations and the entities read from them.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::task::parse_uuid;
+use crate::{Db, Result, Store};
+
+#[derive(Clone, Debug)]
+pub struct NewEntity {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// Entity JSON text, `metadata.uid` included.
+    pub entity: String,
+    pub location_id: Option<Uuid>,
+}
+
+impl NewEntity {
+    /// The key entities are compared by: `kind:namespace/name`, lower-cased as Backstage does.
+    pub fn entity_ref(&self) -> String {
+        entity_ref_key(&self.kind, &self.namespace, &self.name)
+    }
+}
+
+pub fn entity_ref_key(kind: &str, namespace: &str, name: &str) -> String {
+    format!("{kind}:{namespace}/{name}").to_lowercase()
+}
+
+#[derive(Clone, Debug)]
+pub struct EntityRow {
+    pub uid: Uuid,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub entity: String,
+}
+
+impl Store {
+    /// Registers a location once; returns its id (the existing one if already registered).
+    pub async fn location_upsert(&self, location_type: &str, target: &str) -> Result<Uuid> {
+        let id = Uuid::new_v4();
+        match &self.db {
+            Db::Pg(pool) => Ok(sqlx::query_scalar(
+                "INSERT INTO catalog_locations (id, type, target) VALUES ($1, $2, $3)
+                 ON CONFLICT (type, target) DO UPDATE SET type = EXCLUDED.type RETURNING id",
+            )
+            .bind(id)
+            .bind(location_type)
+            .bind(target)
+            .fetch_one(pool)
+            .await?),
+            Db::Sqlite { write, .. } => {
+                let id: String = sqlx::query_scalar(
+                    "INSERT INTO catalog_locations (id, type, target) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (type, target) DO UPDATE SET type = excluded.type RETURNING id",
+                )
+                .bind(id.to_string())
+                .bind(location_type)
+                .bind(target)
+                .fetch_one(write)
+                .await?;
+                parse_uuid(&id)
+            }
+        }
+    }
+
+    /// The uid an entity already has, so that re-reading a location keeps it stable.
+    pub async fn entity_uid(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Uuid>> {
+        let key = entity_ref_key(kind, namespace, name);
+        match &self.db {
+            Db::Pg(pool) => Ok(sqlx::query_scalar(
+                "SELECT uid FROM catalog_entities WHERE entity_ref = $1",
+            )
+            .bind(key)
+            .fetch_optional(pool)
+            .await?),
+            Db::Sqlite { read, .. } => {
+                let uid: Option<String> =
+                    sqlx::query_scalar("SELECT uid FROM catalog_entities WHERE entity_ref = ?1")
+                        .bind(key)
+                        .fetch_optional(read)
+                        .await?;
+                uid.as_deref().map(parse_uuid).transpose()
+            }
+        }
+    }
+
+    /// Inserts or replaces an entity, keyed by its reference. `uid` must be the one
+    /// [`Store::entity_uid`] returned, or a new one.
+    pub async fn entity_upsert(&self, uid: Uuid, entity: &NewEntity) -> Result<()> {
+        match &self.db {
+            Db::Pg(pool) => {
+                sqlx::query(
+                    "INSERT INTO catalog_entities (uid, entity_ref, kind, namespace, name, entity, location_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (entity_ref) DO UPDATE SET kind = EXCLUDED.kind, namespace = EXCLUDED.namespace,
+                        name = EXCLUDED.name, entity = EXCLUDED.entity, location_id = EXCLUDED.location_id,
+                        updated_at = now()",
+                )
+                .bind(uid)
+                .bind(entity.entity_ref())
+                .bind(&entity.kind)
+                .bind(&entity.namespace)
+                .bind(&entity.name)
+                .bind(&entity.entity)
+                .bind(entity.location_id)
+                .execute(pool)
+                .await?;
+            }
+            Db::Sqlite { write, .. } => {
+                sqlx::query(
+                    "INSERT INTO catalog_entities (uid, entity_ref, kind, namespace, name, entity, location_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (entity_ref) DO UPDATE SET kind = excluded.kind, namespace = excluded.namespace,
+                        name = excluded.name, entity = excluded.entity, location_id = excluded.location_id,
+                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                )
+                .bind(uid.to_string())
+                .bind(entity.entity_ref())
+                .bind(&entity.kind)
+                .bind(&entity.namespace)
+                .bind(&entity.name)
+                .bind(&entity.entity)
+                .bind(entity.location_id.map(|id| id.to_string()))
+                .execute(write)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks an entity up by kind, namespace and name, case-insensitively.
+    pub async fn entity_get(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<EntityRow>> {
+        let key = entity_ref_key(kind, namespace, name);
+        match &self.db {
+            Db::Pg(pool) => sqlx::query("SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE entity_ref = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| {
+                    Ok(EntityRow {
+                        uid: row.try_get("uid")?,
+                        kind: row.try_get("kind")?,
+                        namespace: row.try_get("namespace")?,
+                        name: row.try_get("name")?,
+                        entity: row.try_get("entity")?,
+                    })
+                })
+                .transpose(),
+            Db::Sqlite { read, .. } => sqlx::query("SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE entity_ref = ?1")
+                .bind(key)
+                .fetch_optional(read)
+                .await?
+                .map(|row| {
+                    Ok(EntityRow {
+                        uid: parse_uuid(row.try_get("uid")?)?,
+                        kind: row.try_get("kind")?,
+                        namespace: row.try_get("namespace")?,
+                        name: row.try_get("name")?,
+                        entity: row.try_get("entity")?,
+                    })
+                })
+                .transpose(),
+        }
+    }
+
+    /// Every entity of a kind (case-insensitive), ordered by reference.
+    pub async fn entity_list_by_kind(&self, kind: &str) -> Result<Vec<EntityRow>> {
+        let kind = kind.to_lowercase();
+        let rows = match &self.db {
+            Db::Pg(pool) => {
+                let rows = sqlx::query(
+                    "SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE lower(kind) = $1 ORDER BY entity_ref",
+                )
+                .bind(kind)
+                .fetch_all(pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(EntityRow {
+                            uid: row.try_get("uid")?,
+                            kind: row.try_get("kind")?,
+                            namespace: row.try_get("namespace")?,
+                            name: row.try_get("name")?,
+                            entity: row.try_get("entity")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+            Db::Sqlite { read, .. } => {
+                let rows = sqlx::query(
+                    "SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE lower(kind) = ?1 ORDER BY entity_ref",
+                )
+                .bind(kind)
+                .fetch_all(read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(EntityRow {
+                            uid: parse_uuid(row.try_get("uid")?)?,
+                            kind: row.try_get("kind")?,
+                            namespace: row.try_get("namespace")?,
+                            name: row.try_get("name")?,
+                            entity: row.try_get("entity")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
+        Ok(rows)
+    }
+}

@@ -1,0 +1,121 @@
+//! Entity references as Backstage writes them: `[kind:][namespace/]name`.
+
+use std::fmt;
+
+use thiserror::Error;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntityRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct EntityRefError(String);
+
+impl EntityRef {
+    /// Parses `ref` as Backstage's `parseEntityRef` does, filling in defaults.
+    pub fn parse(
+        reference: &str,
+        default_kind: Option<&str>,
+        default_namespace: Option<&str>,
+    ) -> Result<Self, EntityRefError> {
+        let reference = reference.trim();
+        let (kind, rest) = match reference.split_once(':') {
+            Some((kind, rest)) => (Some(kind), rest),
+            None => (None, reference),
+        };
+        let (namespace, name) = match rest.split_once('/') {
+            Some((namespace, name)) => (Some(namespace), name),
+            None => (None, rest),
+        };
+        let kind = match kind {
+            Some(kind) => kind.to_owned(),
+            None => default_kind.map(str::to_owned).ok_or_else(|| {
+                EntityRefError(format!("Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"))
+            })?,
+        };
+        let namespace = namespace
+            .map(str::to_owned)
+            .unwrap_or_else(|| default_namespace.unwrap_or("default").to_owned());
+        if kind.is_empty() {
+            return Err(EntityRefError(format!(
+                "Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"
+            )));
+        }
+        if namespace.is_empty() {
+            return Err(EntityRefError(format!(
+                "Entity reference \"{reference}\" had missing or empty namespace"
+            )));
+        }
+        if name.is_empty() || name.contains(':') || name.contains('/') {
+            return Err(EntityRefError(format!(
+                "Entity reference \"{reference}\" was not on the form [<kind>:][<namespace>/]<name>"
+            )));
+        }
+        Ok(EntityRef {
+            kind,
+            namespace,
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// `kind:namespace/name` with the kind lower-cased, as Backstage's `stringifyEntityRef`.
+impl fmt::Display for EntityRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}/{}",
+            self.kind.to_lowercase(),
+            self.namespace,
+            self.name
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_with_defaults() {
+        let cases = [
+            ("template:default/bench", "template", "default", "bench"),
+            ("bench", "template", "default", "bench"),
+            ("Template:team-a/svc", "Template", "team-a", "svc"),
+            ("group:techdocs", "group", "default", "techdocs"),
+        ];
+        for (input, kind, namespace, name) in cases {
+            let parsed = EntityRef::parse(input, Some("template"), None).unwrap();
+            assert_eq!(
+                (
+                    parsed.kind.as_str(),
+                    parsed.namespace.as_str(),
+                    parsed.name.as_str()
+                ),
+                (kind, namespace, name),
+                "{input}"
+            );
+        }
+        assert_eq!(
+            EntityRef::parse("Template:team-a/svc", None, None)
+                .unwrap()
+                .to_string(),
+            "template:team-a/svc"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_references() {
+        for input in ["", "a:b/c/d", "kind:", "ns/", "x:y:z"] {
+            assert!(
+                EntityRef::parse(input, Some("template"), None).is_err(),
+                "{input}"
+            );
+        }
+        assert!(EntityRef::parse("name", None, None).is_err());
+    }
+}
