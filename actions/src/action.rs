@@ -52,10 +52,7 @@ pub struct StepError {
 
 impl StepError {
     pub fn new(name: &str, message: impl Into<String>) -> Self {
-        StepError {
-            name: name.to_owned(),
-            message: message.into(),
-        }
+        StepError { name: name.to_owned(), message: message.into() }
     }
 
     /// A plain `Error`.
@@ -116,12 +113,7 @@ impl StepLogger<'_> {
             _ => "32",
         };
         let message = self.redactor.redact(message);
-        tracing::debug!(
-            task_id = self.task_id,
-            step_id = self.step_id,
-            level,
-            "{message}"
-        );
+        tracing::debug!(task_id = self.task_id, step_id = self.step_id, level, "{message}");
         self.sink.emit(TaskEvent {
             kind: TaskEventKind::Log,
             body: serde_json::json!({
@@ -168,11 +160,7 @@ impl ActionContext<'_> {
     /// Sets an output (appends to an array inside `each`, as Backstage does).
     pub fn output(&mut self, name: &str, value: Value) {
         if self.each {
-            match self
-                .outputs
-                .entry(name.to_owned())
-                .or_insert_with(|| Value::Array(Vec::new()))
-            {
+            match self.outputs.entry(name.to_owned()).or_insert_with(|| Value::Array(Vec::new())) {
                 Value::Array(items) => items.push(value),
                 other => *other = Value::Array(vec![value]),
             }
@@ -183,8 +171,7 @@ impl ActionContext<'_> {
 
     /// Deserialises the input into the action's input type.
     pub fn input_as<T: DeserializeOwned>(&self) -> Result<T, StepError> {
-        serde_json::from_value(self.input.clone())
-            .map_err(|e| StepError::input(format!("Invalid input: {e}")))
+        serde_json::from_value(self.input.clone()).map_err(|e| StepError::input(format!("Invalid input: {e}")))
     }
 
     /// Call before every side effect: fails if the task was cancelled, taken away, timed out or
@@ -194,9 +181,7 @@ impl ActionContext<'_> {
             None => Ok(()),
             Some(StopReason::Cancelled) => Err(StepError::error("the task was cancelled")),
             Some(StopReason::Shutdown) => Err(StepError::error("the worker is shutting down")),
-            Some(StopReason::LeaseLost) => {
-                Err(StepError::error("this worker no longer holds the task"))
-            }
+            Some(StopReason::LeaseLost) => Err(StepError::error("this worker no longer holds the task")),
             Some(StopReason::TimedOut) => Err(StepError::error("the task ran out of time")),
         }
     }

@@ -108,10 +108,7 @@ fn list_workspace(root: &Path, with_contents: bool) -> Vec<String> {
             }
             // Contents are read through the containment check, so a link pointing outside the
             // workspace is skipped rather than followed.
-            match resolve_safe_child_path(root, relative)
-                .ok()
-                .and_then(|path| read_prefix(&path))
-            {
+            match resolve_safe_child_path(root, relative).ok().and_then(|path| read_prefix(&path)) {
                 Some(content) => format!(" - {relative}:\n\n  {content}"),
                 None => format!(" - {relative}: [skipped]"),
             }
@@ -123,10 +120,7 @@ fn read_prefix(path: &Path) -> Option<String> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).ok()?;
     let mut bytes = Vec::new();
-    file.by_ref()
-        .take(MAX_LISTED_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .ok()?;
+    file.by_ref().take(MAX_LISTED_BYTES as u64 + 1).read_to_end(&mut bytes).ok()?;
     let truncated = bytes.len() > MAX_LISTED_BYTES;
     bytes.truncate(MAX_LISTED_BYTES);
     let mut text = String::from_utf8_lossy(&bytes).into_owned();

@@ -25,8 +25,7 @@ impl Redactor {
                 self.values.push(value.to_owned());
             }
         }
-        self.values
-            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        self.values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     }
 
     /// Adds every string that differs between a render with secrets and one without.
@@ -137,11 +136,7 @@ mod tests {
         let r = Redactor::new(["abc", "abcdef", "x", " cdefgh "]);
         assert_eq!(r.redact("token=abcdef;"), "token=***;");
         assert_eq!(r.redact("abcdefgh"), "***");
-        assert_eq!(
-            r.redact("x marks"),
-            "x marks",
-            "one-character values are ignored"
-        );
+        assert_eq!(r.redact("x marks"), "x marks", "one-character values are ignored");
         assert_eq!(r.redact("nothing here"), "nothing here");
     }
 
@@ -152,10 +147,7 @@ mod tests {
             &json!({"auth": "Bearer S3CRET", "upper": "S3CRET-X", "same": "plain", "list": ["a", "HIDDEN"]}),
             &json!({"auth": "Bearer ", "upper": "-X", "same": "plain", "list": ["a", ""]}),
         );
-        assert_eq!(
-            r.redact("header Bearer S3CRET and S3CRET-X, HIDDEN, plain"),
-            "header *** and ***, ***, plain"
-        );
+        assert_eq!(r.redact("header Bearer S3CRET and S3CRET-X, HIDDEN, plain"), "header *** and ***, ***, plain");
     }
 
     #[test]

@@ -25,9 +25,7 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("actions", &self.actions.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("Registry").field("actions", &self.actions.keys().collect::<Vec<_>>()).finish()
     }
 }
 
@@ -45,9 +43,8 @@ impl Registry {
         let actions = actions
             .into_iter()
             .map(|action| {
-                let input = SchemaValidator::compile(&action.input_schema()).unwrap_or_else(|e| {
-                    panic!("the input schema of {} does not compile: {e}", action.id())
-                });
+                let input = SchemaValidator::compile(&action.input_schema())
+                    .unwrap_or_else(|e| panic!("the input schema of {} does not compile: {e}", action.id()));
                 (action.id(), Entry { action, input })
             })
             .collect();
@@ -66,12 +63,7 @@ impl Registry {
         if entry.input.is_valid(input) {
             return Ok(());
         }
-        Err(entry
-            .input
-            .errors(input)
-            .into_iter()
-            .map(|e| e.stack)
-            .collect())
+        Err(entry.input.errors(input).into_iter().map(|e| e.stack).collect())
     }
 
     /// Every action, sorted by id, as Backstage lists them.
@@ -103,29 +95,17 @@ mod tests {
     fn builtin_schemas_look_like_backstage() {
         let registry = Registry::builtin(&RegistryConfig::default());
         let described = registry.describe();
-        let ids: Vec<&str> = described
-            .iter()
-            .map(|d| d["id"].as_str().unwrap())
-            .collect();
+        let ids: Vec<&str> = described.iter().map(|d| d["id"].as_str().unwrap()).collect();
         assert_eq!(ids, ["debug:log", "debug:wait"]);
         let log = &described[0]["schema"]["input"];
         assert_eq!(log["type"], "object");
         assert_eq!(log["additionalProperties"], false);
         assert_eq!(log["$schema"], "http://json-schema.org/draft-07/schema#");
-        assert_eq!(
-            log["properties"]["message"],
-            json!({"description": "Message to output.", "type": "string"})
-        );
+        assert_eq!(log["properties"]["message"], json!({"description": "Message to output.", "type": "string"}));
         let list = &log["properties"]["listWorkspace"];
         assert_eq!(list["anyOf"][0], json!({"type": "boolean"}));
-        assert_eq!(
-            list["anyOf"][1]["enum"],
-            json!(["with-filenames", "with-contents"])
-        );
-        assert!(
-            log.get("required")
-                .is_none_or(|r| r.as_array().is_some_and(Vec::is_empty))
-        );
+        assert_eq!(list["anyOf"][1]["enum"], json!(["with-filenames", "with-contents"]));
+        assert!(log.get("required").is_none_or(|r| r.as_array().is_some_and(Vec::is_empty)));
         let wait = &described[1]["schema"]["input"];
         assert_eq!(
             wait["properties"]["seconds"],
@@ -137,24 +117,12 @@ mod tests {
     fn input_validation_uses_backstage_wording() {
         let registry = Registry::builtin(&RegistryConfig::default());
         assert!(
-            registry
-                .validate_input(
-                    "debug:log",
-                    &json!({"message": "hi", "listWorkspace": "with-contents"})
-                )
-                .is_ok()
+            registry.validate_input("debug:log", &json!({"message": "hi", "listWorkspace": "with-contents"})).is_ok()
         );
-        let errors = registry
-            .validate_input("debug:log", &json!({"message": 3, "extra": true}))
-            .unwrap_err();
+        let errors = registry.validate_input("debug:log", &json!({"message": 3, "extra": true})).unwrap_err();
+        assert!(errors.contains(&"instance.message is not of a type(s) string".to_owned()), "{errors:?}");
         assert!(
-            errors.contains(&"instance.message is not of a type(s) string".to_owned()),
-            "{errors:?}"
-        );
-        assert!(
-            errors.contains(
-                &"instance is not allowed to have the additional property \"extra\"".to_owned()
-            ),
+            errors.contains(&"instance is not allowed to have the additional property \"extra\"".to_owned()),
             "{errors:?}"
         );
     }

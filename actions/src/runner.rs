@@ -45,8 +45,7 @@ pub struct StepState {
 
 impl TaskState {
     pub fn from_json(text: Option<&str>) -> Self {
-        text.and_then(|t| serde_json::from_str(t).ok())
-            .unwrap_or_default()
+        text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
     }
 
     pub fn to_json(&self) -> String {
@@ -105,10 +104,9 @@ impl RunOutcome {
     /// for an interrupted run, which does not end the task.
     pub fn completion(&self) -> Option<(&'static str, Value)> {
         match self {
-            RunOutcome::Completed { output } => Some((
-                "completed",
-                json!({"message": "Run completed with status: completed", "output": output}),
-            )),
+            RunOutcome::Completed { output } => {
+                Some(("completed", json!({"message": "Run completed with status: completed", "output": output})))
+            }
             RunOutcome::Failed { error } => Some((
                 "failed",
                 json!({"message": "Run completed with status: failed", "error": {"name": error.name, "message": error.message}}),
@@ -139,9 +137,7 @@ pub struct Runner {
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner")
-            .field("registry", &self.registry)
-            .finish_non_exhaustive()
+        f.debug_struct("Runner").field("registry", &self.registry).finish_non_exhaustive()
     }
 }
 
@@ -153,11 +149,7 @@ struct Iteration {
 
 impl Runner {
     pub fn new(registry: Arc<Registry>, config: RunnerConfig) -> Self {
-        Runner {
-            registry,
-            renderer: Renderer::new(),
-            config,
-        }
+        Runner { registry, renderer: Renderer::new(), config }
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -165,12 +157,7 @@ impl Runner {
     }
 
     pub async fn run(&self, run: TaskRun<'_>) -> RunOutcome {
-        let template = run
-            .spec
-            .template_info()
-            .and_then(|t| t["entityRef"].as_str())
-            .unwrap_or_default()
-            .to_owned();
+        let template = run.spec.template_info().and_then(|t| t["entityRef"].as_str()).unwrap_or_default().to_owned();
         let span = tracing::info_span!("task", task_id = run.task_id, template = %template);
         let started = Instant::now();
         let outcome = self.run_steps(&run).instrument(span).await;
@@ -190,29 +177,17 @@ impl Runner {
 
     async fn run_steps(&self, run: &TaskRun<'_>) -> RunOutcome {
         let steps = run.spec.steps();
-        emit(
-            run.sink,
-            TaskEventKind::Log,
-            json!({"message": format!("Starting up task with {} steps", steps.len())}),
-        );
+        emit(run.sink, TaskEventKind::Log, json!({"message": format!("Starting up task with {} steps", steps.len())}));
 
         let mut context = RenderContext::new()
             .with("parameters", run.spec.parameters())
-            .with(
-                "environment",
-                json!({"parameters": self.config.environment.parameters, "secrets": {}}),
-            )
+            .with("environment", json!({"parameters": self.config.environment.parameters, "secrets": {}}))
             .with("steps", json!({}))
             .with("user", run.spec.user())
             .with("context", json!({"task": {"id": run.task_id}}));
         let mut state = run.state.clone();
         let completed_before: Vec<String> = if self.config.recovery_enabled {
-            state
-                .steps
-                .iter()
-                .filter(|(_, s)| s.status == "completed")
-                .map(|(id, _)| id.clone())
-                .collect()
+            state.steps.iter().filter(|(_, s)| s.status == "completed").map(|(id, _)| id.clone()).collect()
         } else {
             Vec::new()
         };
@@ -229,26 +204,20 @@ impl Runner {
         let mut cancelled = false;
         let mut stopped = false;
         for step in &steps {
-            if let Some(saved) = completed_before
-                .contains(&step.id().to_owned())
-                .then(|| state.steps.get(step.id()))
-                .flatten()
+            if let Some(saved) =
+                completed_before.contains(&step.id().to_owned()).then(|| state.steps.get(step.id())).flatten()
             {
                 step_outputs.insert(step.id().to_owned(), json!({"output": saved.output}));
                 context.set("steps", Value::Object(step_outputs.clone()));
                 emit_step(
                     run.sink,
                     step,
-                    &format!(
-                        "Skipping step {} because it was already completed in a previous run",
-                        step.id()
-                    ),
+                    &format!("Skipping step {} because it was already completed in a previous run", step.id()),
                     "completed",
                 );
                 continue;
             }
-            if let Some(reason @ (StopReason::Shutdown | StopReason::LeaseLost)) = run.stop.reason()
-            {
+            if let Some(reason @ (StopReason::Shutdown | StopReason::LeaseLost)) = run.stop.reason() {
                 return self.interrupted(run, reason);
             }
             if first_error.is_some() {
@@ -264,16 +233,8 @@ impl Runner {
             }
             let status_context = context.clone().with_status_checks(first_error.is_some());
             let started = Instant::now();
-            let span = tracing::info_span!(
-                "step",
-                task_id = run.task_id,
-                step_id = step.id(),
-                action = step.action()
-            );
-            let result = self
-                .execute_step(run, step, &status_context)
-                .instrument(span)
-                .await;
+            let span = tracing::info_span!("step", task_id = run.task_id, step_id = step.id(), action = step.action());
+            let result = self.execute_step(run, step, &status_context).instrument(span).await;
             let label = match &result {
                 StepResult::Done(_) => "ok",
                 StepResult::DryRunSkipped(_) | StepResult::SkippedByCondition => "skipped",
@@ -281,12 +242,8 @@ impl Runner {
                 StepResult::Stopped(_) => "cancelled",
             };
             if !run.is_dry_run {
-                let template = run
-                    .spec
-                    .template_info()
-                    .and_then(|t| t["entityRef"].as_str())
-                    .unwrap_or_default()
-                    .to_owned();
+                let template =
+                    run.spec.template_info().and_then(|t| t["entityRef"].as_str()).unwrap_or_default().to_owned();
                 metrics::counter!("scaffolder_step_count", "template" => template.clone(), "step" => step.name().to_owned(), "result" => label).increment(1);
                 metrics::histogram!("scaffolder_step_duration", "template" => template, "step" => step.name().to_owned(), "result" => label)
                     .record(started.elapsed().as_secs_f64());
@@ -298,10 +255,7 @@ impl Runner {
                     if self.config.recovery_enabled && !run.is_dry_run {
                         state.steps.insert(
                             step.id().to_owned(),
-                            StepState {
-                                status: "completed".to_owned(),
-                                output: Value::Object(output),
-                            },
+                            StepState { status: "completed".to_owned(), output: Value::Object(output) },
                         );
                         match run.sink.save_state(&state).await {
                             Ok(()) => {}
@@ -313,12 +267,7 @@ impl Runner {
                             }
                         }
                     }
-                    emit_step(
-                        run.sink,
-                        step,
-                        &format!("Finished step {}", step.name()),
-                        "completed",
-                    );
+                    emit_step(run.sink, step, &format!("Finished step {}", step.name()), "completed");
                 }
                 StepResult::DryRunSkipped(output) => {
                     step_outputs.insert(step.id().to_owned(), json!({"output": output}));
@@ -328,10 +277,7 @@ impl Runner {
                     emit_step(
                         run.sink,
                         step,
-                        &format!(
-                            "Skipping step {} because its if condition was false",
-                            step.id()
-                        ),
+                        &format!("Skipping step {} because its if condition was false", step.id()),
                         "skipped",
                     );
                 }
@@ -341,11 +287,7 @@ impl Runner {
                         emit_step(
                             run.sink,
                             step,
-                            &format!(
-                                "Additional error occurred: {}\n{}",
-                                error.message,
-                                error.stack()
-                            ),
+                            &format!("Additional error occurred: {}\n{}", error.message, error.stack()),
                             "failed",
                         );
                     } else {
@@ -383,11 +325,7 @@ impl Runner {
             }
         }
         if let Some(error) = first_error {
-            return if cancelled {
-                RunOutcome::Cancelled { error }
-            } else {
-                RunOutcome::Failed { error }
-            };
+            return if cancelled { RunOutcome::Cancelled { error } } else { RunOutcome::Failed { error } };
         }
         if let Some(reason @ (StopReason::Shutdown | StopReason::LeaseLost)) = run.stop.reason() {
             return self.interrupted(run, reason);
@@ -418,27 +356,15 @@ impl Runner {
         checks.take_status_check_invoked()
     }
 
-    async fn execute_step(
-        &self,
-        run: &TaskRun<'_>,
-        step: &TaskStep,
-        context: &RenderContext,
-    ) -> StepResult {
-        emit_step(
-            run.sink,
-            step,
-            &format!("Beginning step {}", step.name()),
-            "processing",
-        );
+    async fn execute_step(&self, run: &TaskRun<'_>, step: &TaskStep, context: &RenderContext) -> StepResult {
+        emit_step(run.sink, step, &format!("Beginning step {}", step.name()), "processing");
         if let Some(reason) = run.stop.reason() {
             return StepResult::Stopped(reason);
         }
         match step.condition() {
             Some(Value::Bool(false)) => return StepResult::SkippedByCondition,
             Some(Value::String(condition)) if step.each().is_none() => {
-                let rendered = self
-                    .renderer
-                    .render_value(&Value::String(condition.clone()), context);
+                let rendered = self.renderer.render_value(&Value::String(condition.clone()), context);
                 if !is_truthy(rendered.as_ref()) {
                     return StepResult::SkippedByCondition;
                 }
@@ -452,54 +378,33 @@ impl Runner {
             )));
         };
 
-        let mut redactor = Redactor::new(
-            run.secrets
-                .values()
-                .chain(self.config.environment.secrets.values())
-                .map(String::as_str),
-        );
-        let environment_secrets = if run.is_dry_run {
-            Secrets::new()
-        } else {
-            self.config.environment.secrets.clone()
-        };
-        let with_secrets = context
-            .clone()
-            .with("secrets", json!(run.secrets))
-            .with("environment", json!({"parameters": self.config.environment.parameters, "secrets": environment_secrets}));
-        let without_secrets = context.clone().with("secrets", json!({})).with(
+        let mut redactor =
+            Redactor::new(run.secrets.values().chain(self.config.environment.secrets.values()).map(String::as_str));
+        let environment_secrets = if run.is_dry_run { Secrets::new() } else { self.config.environment.secrets.clone() };
+        let with_secrets = context.clone().with("secrets", json!(run.secrets)).with(
             "environment",
-            json!({"parameters": self.config.environment.parameters, "secrets": {}}),
+            json!({"parameters": self.config.environment.parameters, "secrets": environment_secrets}),
         );
+        let without_secrets = context
+            .clone()
+            .with("secrets", json!({}))
+            .with("environment", json!({"parameters": self.config.environment.parameters, "secrets": {}}));
         let has_secrets = !run.secrets.is_empty() || !environment_secrets.is_empty();
 
         if run.is_dry_run {
-            let masked: Secrets = run
-                .secrets
-                .keys()
-                .map(|k| (k.clone(), "***".to_owned()))
-                .collect();
-            let masked_environment: Secrets = self
-                .config
-                .environment
-                .secrets
-                .keys()
-                .map(|k| (k.clone(), "***".to_owned()))
-                .collect();
-            let dry_context = context
-                .clone()
-                .with("secrets", json!(masked))
-                .with("environment", json!({"parameters": self.config.environment.parameters, "secrets": masked_environment}));
+            let masked: Secrets = run.secrets.keys().map(|k| (k.clone(), "***".to_owned())).collect();
+            let masked_environment: Secrets =
+                self.config.environment.secrets.keys().map(|k| (k.clone(), "***".to_owned())).collect();
+            let dry_context = context.clone().with("secrets", json!(masked)).with(
+                "environment",
+                json!({"parameters": self.config.environment.parameters, "secrets": masked_environment}),
+            );
             let debug_input = step
                 .input()
                 .and_then(|input| self.renderer.render_value(input, &dry_context))
                 .unwrap_or_else(|| json!({}));
-            let logger = StepLogger {
-                sink: run.sink,
-                task_id: run.task_id,
-                step_id: step.id(),
-                redactor: redactor.clone(),
-            };
+            let logger =
+                StepLogger { sink: run.sink, task_id: run.task_id, step_id: step.id(), redactor: redactor.clone() };
             logger.log(
                 "info",
                 &format!(
@@ -536,11 +441,9 @@ impl Runner {
                             js_string(each)
                         )));
                     }
-                    Some(Value::Array(items)) => items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, v)| (i.to_string(), v))
-                        .collect::<Vec<_>>(),
+                    Some(Value::Array(items)) => {
+                        items.into_iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect::<Vec<_>>()
+                    }
                     Some(Value::Object(map)) => map.into_iter().collect(),
                     Some(_) => {
                         return StepResult::Failed(StepError::input(format!(
@@ -551,10 +454,9 @@ impl Runner {
                 };
                 if has_secrets {
                     match self.renderer.render_value(each, &without_secrets) {
-                        Some(plain) => redactor.add_differences(
-                            &each_value_list(&items),
-                            &plain_each_list(&items, &plain),
-                        ),
+                        Some(plain) => {
+                            redactor.add_differences(&each_value_list(&items), &plain_each_list(&items, &plain))
+                        }
                         None => redactor.add_all_strings(&each_value_list(&items)),
                     }
                 }
@@ -563,21 +465,16 @@ impl Runner {
         };
 
         let mut iterations = Vec::new();
-        for item in each_items
-            .map(|items| items.into_iter().map(Some).collect())
-            .unwrap_or_else(|| vec![None])
-        {
+        for item in each_items.map(|items| items.into_iter().map(Some).collect()).unwrap_or_else(|| vec![None]) {
             let each_value = item.map(|(key, value)| json!({"key": key, "value": value}));
             let iteration_context = match &each_value {
                 Some(each) => with_secrets.clone().with("each", each.clone()),
                 None => with_secrets.clone(),
             };
             let should_run = match (&each_value, step.condition()) {
-                (Some(_), Some(condition)) => is_truthy(
-                    self.renderer
-                        .render_value(condition, &iteration_context)
-                        .as_ref(),
-                ),
+                (Some(_), Some(condition)) => {
+                    is_truthy(self.renderer.render_value(condition, &iteration_context).as_ref())
+                }
                 _ => true,
             };
             let input = step
@@ -589,19 +486,12 @@ impl Runner {
                     Some(each) => without_secrets.clone().with("each", each.clone()),
                     None => without_secrets.clone(),
                 };
-                match step
-                    .input()
-                    .and_then(|raw| self.renderer.render_value(raw, &plain_context))
-                {
+                match step.input().and_then(|raw| self.renderer.render_value(raw, &plain_context)) {
                     Some(plain) => redactor.add_differences(&input, &plain),
                     None => redactor.add_all_strings(&input),
                 }
             }
-            iterations.push(Iteration {
-                each: each_value,
-                should_run,
-                input,
-            });
+            iterations.push(Iteration { each: each_value, should_run, input });
         }
         // Every iteration that will run is validated before the first one runs.
         for iteration in iterations.iter().filter(|i| i.should_run) {
@@ -619,31 +509,19 @@ impl Runner {
             }
         }
 
-        let logger = StepLogger {
-            sink: run.sink,
-            task_id: run.task_id,
-            step_id: step.id(),
-            redactor,
-        };
+        let logger = StepLogger { sink: run.sink, task_id: run.task_id, step_id: step.id(), redactor };
         let user = run.spec.user();
         let mut outputs = Map::new();
         for iteration in iterations {
+            if let Some(reason) = run.stop.reason() {
+                return StepResult::Stopped(reason);
+            }
             if let Some(each) = &iteration.each {
-                let verb = if iteration.should_run {
-                    "Running"
-                } else {
-                    "Skipping"
-                };
-                logger.log(
-                    "info",
-                    &format!("{verb} step each: {}", each_log_value(each)),
-                );
+                let verb = if iteration.should_run { "Running" } else { "Skipping" };
+                logger.log("info", &format!("{verb} step each: {}", each_log_value(each)));
                 if !iteration.should_run {
                     continue;
                 }
-            }
-            if let Some(reason) = run.stop.reason() {
-                return StepResult::Stopped(reason);
             }
             let mut ctx = ActionContext {
                 input: iteration.input,
@@ -679,10 +557,7 @@ impl Runner {
 
     /// `spec.output`, rendered without secrets; `links`/`text` items whose `if` is false dropped.
     fn render_output(&self, spec: &TaskSpec, context: &RenderContext) -> Value {
-        let mut output = self
-            .renderer
-            .render_value(&spec.output(), context)
-            .unwrap_or_else(|| json!({}));
+        let mut output = self.renderer.render_value(&spec.output(), context).unwrap_or_else(|| json!({}));
         if let Value::Object(map) = &mut output {
             for key in ["links", "text"] {
                 if let Some(Value::Array(items)) = map.get_mut(key) {
@@ -707,11 +582,7 @@ fn emit(sink: &dyn EventSink, kind: TaskEventKind, body: Value) {
 }
 
 fn emit_step(sink: &dyn EventSink, step: &TaskStep, message: &str, status: &str) {
-    emit(
-        sink,
-        TaskEventKind::Log,
-        json!({"message": message, "stepId": step.id(), "status": status}),
-    );
+    emit(sink, TaskEventKind::Log, json!({"message": message, "stepId": step.id(), "status": status}));
 }
 
 /// Backstage's `isTruthy`: JavaScript truthiness, except that an empty array is false.
@@ -780,21 +651,10 @@ pub(crate) fn example_output(schema: &Value) -> Value {
             schema
                 .get("properties")
                 .and_then(Value::as_object)
-                .map(|properties| {
-                    properties
-                        .iter()
-                        .map(|(k, v)| (k.clone(), example_output(v)))
-                        .collect()
-                })
+                .map(|properties| properties.iter().map(|(k, v)| (k.clone(), example_output(v))).collect())
                 .unwrap_or_default(),
         ),
-        Some("array") => Value::Array(
-            schema
-                .get("items")
-                .map(example_output)
-                .into_iter()
-                .collect(),
-        ),
+        Some("array") => Value::Array(schema.get("items").map(example_output).into_iter().collect()),
         Some("string") => json!("<example>"),
         Some("number") | Some("integer") => json!(0),
         Some("boolean") => json!(false),

@@ -30,9 +30,8 @@ fn tidy(value: &mut Value, root: bool) {
             schemas.retain(|schema| schema.get("type").and_then(Value::as_str) != Some("null"));
             // `Option<Union>` leaves a one-armed union behind: lift its arm into this schema.
             if schemas.len() == 1
-                && let Some(Value::Object(arm)) = map
-                    .remove(keyword)
-                    .and_then(|mut s| s.as_array_mut().map(|a| a.remove(0)))
+                && let Some(Value::Object(arm)) =
+                    map.remove(keyword).and_then(|mut s| s.as_array_mut().map(|a| a.remove(0)))
             {
                 for (key, value) in arm {
                     map.entry(key).or_insert(value);
@@ -69,9 +68,7 @@ fn tidy(value: &mut Value, root: bool) {
             // Maps from names to schemas: the names are data, not keywords.
             "properties" | "patternProperties" => {
                 if let Value::Object(properties) = item {
-                    properties
-                        .values_mut()
-                        .for_each(|schema| tidy(schema, false));
+                    properties.values_mut().for_each(|schema| tidy(schema, false));
                 }
             }
             "anyOf" | "oneOf" | "allOf" => {
@@ -79,17 +76,12 @@ fn tidy(value: &mut Value, root: bool) {
                     schemas.iter_mut().for_each(|schema| tidy(schema, false));
                 }
             }
-            "items"
-            | "additionalProperties"
-            | "not"
-            | "contains"
-            | "propertyNames"
-            | "if"
-            | "then"
-            | "else" => match item {
-                Value::Array(schemas) => schemas.iter_mut().for_each(|schema| tidy(schema, false)),
-                schema => tidy(schema, false),
-            },
+            "items" | "additionalProperties" | "not" | "contains" | "propertyNames" | "if" | "then" | "else" => {
+                match item {
+                    Value::Array(schemas) => schemas.iter_mut().for_each(|schema| tidy(schema, false)),
+                    schema => tidy(schema, false),
+                }
+            }
             _ => {}
         }
     }

@@ -53,11 +53,7 @@ pub struct LeaseClock {
 
 impl LeaseClock {
     pub fn new(ttl: Duration) -> Self {
-        LeaseClock {
-            origin: Instant::now(),
-            renewed_ms: AtomicU64::new(0),
-            ttl,
-        }
+        LeaseClock { origin: Instant::now(), renewed_ms: AtomicU64::new(0), ttl }
     }
 
     /// Records a renewal that was *sent* at `sent` (the database may have applied it later, never
@@ -87,18 +83,11 @@ impl StopSignal {
     }
 
     pub fn with_lease(lease: Arc<LeaseClock>) -> Self {
-        StopSignal {
-            lease: Some(lease),
-            ..StopSignal::default()
-        }
+        StopSignal { lease: Some(lease), ..StopSignal::default() }
     }
 
     pub fn stop(&self, reason: StopReason) {
-        if self
-            .reason
-            .compare_exchange(0, reason.code(), Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+        if self.reason.compare_exchange(0, reason.code(), Ordering::AcqRel, Ordering::Acquire).is_ok() {
             self.token.cancel();
         }
     }

@@ -33,10 +33,7 @@ impl Workspace {
     /// Creates `parent/name` afresh (removing what an earlier attempt may have left there).
     pub fn create(parent: &Path, name: &str) -> io::Result<Self> {
         if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid workspace name '{name}'"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid workspace name '{name}'")));
         }
         std::fs::create_dir_all(parent)?;
         let root = parent.join(name);
@@ -46,9 +43,7 @@ impl Workspace {
             Err(e) => return Err(e),
         }
         std::fs::create_dir(&root)?;
-        Ok(Workspace {
-            root: root.canonicalize()?,
-        })
+        Ok(Workspace { root: root.canonicalize()? })
     }
 
     /// The workspace directory (a real path).
@@ -164,14 +159,7 @@ mod tests {
     #[test]
     fn escapes_are_refused() {
         let (_parent, ws) = workspace();
-        for path in [
-            "..",
-            "../x",
-            "a/../../x",
-            "/etc/passwd",
-            "../task-other",
-            "a/b/../../../x",
-        ] {
+        for path in ["..", "../x", "a/../../x", "/etc/passwd", "../task-other", "a/b/../../../x"] {
             assert_eq!(ws.resolve(path), Err(PathError::OutsideWorkspace), "{path}");
         }
         assert_eq!(ws.resolve("a\0b"), Err(PathError::Nul));
@@ -191,14 +179,7 @@ mod tests {
         symlink("/nonexistent-root/x", ws.root().join("dangling2")).unwrap();
         std::fs::create_dir(ws.root().join("inner")).unwrap();
         symlink("inner", ws.root().join("fine")).unwrap();
-        for path in [
-            "out/secret",
-            "out",
-            "chain2/secret",
-            "dangling",
-            "dangling/new-file",
-            "dangling1",
-        ] {
+        for path in ["out/secret", "out", "chain2/secret", "dangling", "dangling/new-file", "dangling1"] {
             assert_eq!(ws.resolve(path), Err(PathError::OutsideWorkspace), "{path}");
         }
         assert!(ws.resolve("fine/new").is_ok());
@@ -210,10 +191,7 @@ mod tests {
         let (_parent, ws) = workspace();
         symlink("loop-b", ws.root().join("loop-a")).unwrap();
         symlink("loop-a", ws.root().join("loop-b")).unwrap();
-        assert!(matches!(
-            ws.resolve("loop-a/x"),
-            Err(PathError::LinkLoop(_))
-        ));
+        assert!(matches!(ws.resolve("loop-a/x"), Err(PathError::LinkLoop(_))));
     }
 
     #[test]

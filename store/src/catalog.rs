@@ -66,26 +66,18 @@ impl Store {
     }
 
     /// The uid an entity already has, so that re-reading a location keeps it stable.
-    pub async fn entity_uid(
-        &self,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<Uuid>> {
+    pub async fn entity_uid(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Uuid>> {
         let key = entity_ref_key(kind, namespace, name);
         match &self.db {
-            Db::Pg(pool) => Ok(sqlx::query_scalar(
-                "SELECT uid FROM catalog_entities WHERE entity_ref = $1",
-            )
-            .bind(key)
-            .fetch_optional(pool)
-            .await?),
+            Db::Pg(pool) => Ok(sqlx::query_scalar("SELECT uid FROM catalog_entities WHERE entity_ref = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await?),
             Db::Sqlite { read, .. } => {
-                let uid: Option<String> =
-                    sqlx::query_scalar("SELECT uid FROM catalog_entities WHERE entity_ref = ?1")
-                        .bind(key)
-                        .fetch_optional(read)
-                        .await?;
+                let uid: Option<String> = sqlx::query_scalar("SELECT uid FROM catalog_entities WHERE entity_ref = ?1")
+                    .bind(key)
+                    .fetch_optional(read)
+                    .await?;
                 uid.as_deref().map(parse_uuid).transpose()
             }
         }
@@ -136,42 +128,41 @@ impl Store {
     }
 
     /// Looks an entity up by kind, namespace and name, case-insensitively.
-    pub async fn entity_get(
-        &self,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<EntityRow>> {
+    pub async fn entity_get(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<EntityRow>> {
         let key = entity_ref_key(kind, namespace, name);
         match &self.db {
-            Db::Pg(pool) => sqlx::query("SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE entity_ref = $1")
-                .bind(key)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| {
-                    Ok(EntityRow {
-                        uid: row.try_get("uid")?,
-                        kind: row.try_get("kind")?,
-                        namespace: row.try_get("namespace")?,
-                        name: row.try_get("name")?,
-                        entity: row.try_get("entity")?,
+            Db::Pg(pool) => {
+                sqlx::query("SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE entity_ref = $1")
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(|row| {
+                        Ok(EntityRow {
+                            uid: row.try_get("uid")?,
+                            kind: row.try_get("kind")?,
+                            namespace: row.try_get("namespace")?,
+                            name: row.try_get("name")?,
+                            entity: row.try_get("entity")?,
+                        })
                     })
-                })
-                .transpose(),
-            Db::Sqlite { read, .. } => sqlx::query("SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE entity_ref = ?1")
-                .bind(key)
-                .fetch_optional(read)
-                .await?
-                .map(|row| {
-                    Ok(EntityRow {
-                        uid: parse_uuid(row.try_get("uid")?)?,
-                        kind: row.try_get("kind")?,
-                        namespace: row.try_get("namespace")?,
-                        name: row.try_get("name")?,
-                        entity: row.try_get("entity")?,
+                    .transpose()
+            }
+            Db::Sqlite { read, .. } => {
+                sqlx::query("SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE entity_ref = ?1")
+                    .bind(key)
+                    .fetch_optional(read)
+                    .await?
+                    .map(|row| {
+                        Ok(EntityRow {
+                            uid: parse_uuid(row.try_get("uid")?)?,
+                            kind: row.try_get("kind")?,
+                            namespace: row.try_get("namespace")?,
+                            name: row.try_get("name")?,
+                            entity: row.try_get("entity")?,
+                        })
                     })
-                })
-                .transpose(),
+                    .transpose()
+            }
         }
     }
 

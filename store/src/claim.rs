@@ -32,10 +32,7 @@ impl Store {
                 rows.iter()
                     .map(|row| {
                         Ok(ClaimedTask {
-                            lease: Lease {
-                                task_id: row.try_get("id")?,
-                                attempt: row.try_get("attempt")?,
-                            },
+                            lease: Lease { task_id: row.try_get("id")?, attempt: row.try_get("attempt")? },
                             spec: row.try_get("spec")?,
                             secrets: row.try_get("secrets")?,
                             state: row.try_get("state")?,
@@ -62,10 +59,7 @@ impl Store {
                 rows.iter()
                     .map(|row| {
                         Ok(ClaimedTask {
-                            lease: Lease {
-                                task_id: parse_uuid(row.try_get("id")?)?,
-                                attempt: row.try_get("attempt")?,
-                            },
+                            lease: Lease { task_id: parse_uuid(row.try_get("id")?)?, attempt: row.try_get("attempt")? },
                             spec: row.try_get("spec")?,
                             secrets: row.try_get("secrets")?,
                             state: row.try_get("state")?,

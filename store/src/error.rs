@@ -12,10 +12,7 @@ pub enum StoreError {
     #[error("invalid database configuration: {0}")]
     Config(String),
     #[error("corrupt row in {table}: {message}")]
-    Corrupt {
-        table: &'static str,
-        message: String,
-    },
+    Corrupt { table: &'static str, message: String },
 }
 
 impl StoreError {

@@ -51,10 +51,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if let Some(row) = row {
-                        alive.insert(
-                            parse_uuid(row.try_get("id")?)?,
-                            row.try_get("cancel_requested")?,
-                        );
+                        alive.insert(parse_uuid(row.try_get("id")?)?, row.try_get("cancel_requested")?);
                     }
                 }
                 tx.commit().await?;
@@ -63,16 +60,10 @@ impl Store {
         Ok(leases
             .iter()
             .map(|lease| match alive.get(&lease.task_id) {
-                Some(cancel_requested) => HeartbeatReply {
-                    lease: *lease,
-                    alive: true,
-                    cancel_requested: *cancel_requested,
-                },
-                None => HeartbeatReply {
-                    lease: *lease,
-                    alive: false,
-                    cancel_requested: false,
-                },
+                Some(cancel_requested) => {
+                    HeartbeatReply { lease: *lease, alive: true, cancel_requested: *cancel_requested }
+                }
+                None => HeartbeatReply { lease: *lease, alive: false, cancel_requested: false },
             })
             .collect())
     }

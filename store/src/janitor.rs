@@ -29,8 +29,8 @@ pub struct SweepConfig {
     pub stale_timeout: Duration,
     /// After this many attempts a stale task fails instead of being re-opened once more.
     pub max_attempts: i32,
-    /// Longest a single run may take (`scaffolder.taskTimeout`).
-    pub task_timeout: Duration,
+    /// Longest a single run may take (`scaffolder.taskTimeout`); `None` skips that check.
+    pub task_timeout: Option<Duration>,
     /// Finished tasks older than this are deleted with their events (`scaffolder.taskRetention`).
     pub retention: Option<Duration>,
 }
@@ -70,16 +70,18 @@ impl Store {
         let mut report = SweepReport::default();
         // Tasks whose worker went silent.
         loop {
-            let n = self.sweep_once(config, false, &mut report).await?;
+            let n = self.sweep_once(config, None, &mut report).await?;
             if n < SWEEP_BATCH as usize {
                 break;
             }
         }
         // Tasks whose worker is alive but which have run for longer than the task timeout.
-        loop {
-            let n = self.sweep_once(config, true, &mut report).await?;
-            if n < SWEEP_BATCH as usize {
-                break;
+        if let Some(task_timeout) = config.task_timeout {
+            loop {
+                let n = self.sweep_once(config, Some(task_timeout), &mut report).await?;
+                if n < SWEEP_BATCH as usize {
+                    break;
+                }
             }
         }
         if let Some(retention) = config.retention {
@@ -106,12 +108,14 @@ impl Store {
         Ok(report)
     }
 
+    /// One batch of stale tasks (`timeout: None`) or of tasks running longer than `timeout`.
     async fn sweep_once(
         &self,
         config: &SweepConfig,
-        timeouts: bool,
+        timeout: Option<Duration>,
         report: &mut SweepReport,
     ) -> Result<usize> {
+        let timeouts = timeout.is_some();
         let verdict = |c: &Candidate| {
             if timeouts {
                 Verdict::TimeOut
@@ -123,11 +127,7 @@ impl Store {
                 Verdict::FailStale
             }
         };
-        let age = if timeouts {
-            config.task_timeout
-        } else {
-            config.stale_timeout
-        };
+        let age = timeout.unwrap_or(config.stale_timeout);
         match &self.db {
             Db::Pg(pool) => {
                 let mut tx = pool.begin().await?;
@@ -140,11 +140,7 @@ impl Store {
                      WHERE status = 'processing' AND last_heartbeat_at < now() - make_interval(secs => $1)
                      ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
                 };
-                let rows = sqlx::query(select)
-                    .bind(age.as_secs_f64())
-                    .bind(SWEEP_BATCH)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows = sqlx::query(select).bind(age.as_secs_f64()).bind(SWEEP_BATCH).fetch_all(&mut *tx).await?;
                 let candidates = rows
                     .iter()
                     .map(|row| {
@@ -169,10 +165,7 @@ impl Store {
                 .await?;
                 let mut bodies: HashMap<Uuid, Vec<String>> = HashMap::new();
                 for row in step_rows {
-                    bodies
-                        .entry(row.try_get("task_id")?)
-                        .or_default()
-                        .push(row.try_get("body")?);
+                    bodies.entry(row.try_get("task_id")?).or_default().push(row.try_get("body")?);
                 }
                 for candidate in &candidates {
                     let verdict = verdict(candidate);
@@ -194,17 +187,12 @@ impl Store {
                              last_heartbeat_at = now() WHERE id = $1"
                         }
                     };
-                    sqlx::query(update)
-                        .bind(candidate.id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(update).bind(candidate.id).execute(&mut *tx).await?;
                     pg_insert_events(&mut tx, candidate.id, &events).await?;
                     record(report, &verdict, candidate.id);
                 }
                 if report.recovered.iter().any(|id| ids.contains(id)) {
-                    sqlx::query("SELECT pg_notify('scaffolder_tasks', '')")
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query("SELECT pg_notify('scaffolder_tasks', '')").execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(candidates.len())
@@ -261,10 +249,7 @@ impl Store {
                              last_heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1"
                         }
                     };
-                    sqlx::query(update)
-                        .bind(candidate.id.to_string())
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(update).bind(candidate.id.to_string()).execute(&mut *tx).await?;
                     sqlite_insert_events(&mut tx, candidate.id, &events).await?;
                     record(report, &verdict, candidate.id);
                 }
@@ -336,11 +321,7 @@ fn unfinished_steps(bodies: &[String]) -> Vec<String> {
 fn recover_strategy(spec: &str) -> String {
     serde_json::from_str::<Value>(spec)
         .ok()
-        .and_then(|spec| {
-            spec["EXPERIMENTAL_recovery"]["EXPERIMENTAL_strategy"]
-                .as_str()
-                .map(str::to_owned)
-        })
+        .and_then(|spec| spec["EXPERIMENTAL_recovery"]["EXPERIMENTAL_strategy"].as_str().map(str::to_owned))
         .unwrap_or_else(|| "none".to_owned())
 }
 
@@ -367,10 +348,7 @@ fn verdict_events(verdict: &Verdict, candidate: &Candidate, bodies: &[String]) -
                     )
                 })
                 .collect();
-            let message = format!(
-                "Task {} was cancelled while its worker was not responding.",
-                candidate.id
-            );
+            let message = format!("Task {} was cancelled while its worker was not responding.", candidate.id);
             events.push(NewEvent::new(
                 EventType::Completion,
                 &json!({"message": "Run completed with status: cancelled", "error": {"name": "Error", "message": message}}),
@@ -416,9 +394,6 @@ mod tests {
     #[test]
     fn recover_strategy_defaults_to_none() {
         assert_eq!(recover_strategy("{}"), "none");
-        assert_eq!(
-            recover_strategy(r#"{"EXPERIMENTAL_recovery":{"EXPERIMENTAL_strategy":"startOver"}}"#),
-            "startOver"
-        );
+        assert_eq!(recover_strategy(r#"{"EXPERIMENTAL_recovery":{"EXPERIMENTAL_strategy":"startOver"}}"#), "startOver");
     }
 }

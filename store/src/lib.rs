@@ -30,9 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use catalog::entity_ref_key;
 pub use catalog::{EntityRow, NewEntity};
@@ -40,12 +38,9 @@ pub use error::StoreError;
 pub use janitor::STALE_MESSAGE;
 pub use janitor::{SweepConfig, SweepReport};
 pub use signals::Signals;
-pub use task::{
-    CancelOutcome, InsertOutcome, NewTask, OrderField, RetryOutcome, TaskListQuery, TaskOrder,
-};
+pub use task::{CancelOutcome, InsertOutcome, NewTask, OrderField, RetryOutcome, TaskListQuery, TaskOrder};
 pub use types::{
-    ClaimedTask, EventRow, EventType, HeartbeatReply, Lease, NewEvent, TaskRow, TaskStatus,
-    WriteOp, WriteOutcome,
+    ClaimedTask, EventRow, EventType, HeartbeatReply, Lease, NewEvent, TaskRow, TaskStatus, WriteOp, WriteOutcome,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -107,10 +102,7 @@ impl Store {
             DbSettings::Postgres(pg) => Db::Pg(connect_pg(pg).await?),
             DbSettings::Sqlite(location) => connect_sqlite(location).await?,
         };
-        Ok(Store {
-            db,
-            signals: Arc::new(Signals::default()),
-        })
+        Ok(Store { db, signals: Arc::new(Signals::default()) })
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -123,9 +115,7 @@ impl Store {
         match &self.db {
             Db::Pg(pool) => {
                 // The schema must exist before the migrator creates its bookkeeping table in it.
-                sqlx::query("CREATE SCHEMA IF NOT EXISTS scaffolder")
-                    .execute(pool)
-                    .await?;
+                sqlx::query("CREATE SCHEMA IF NOT EXISTS scaffolder").execute(pool).await?;
                 PG_MIGRATOR.run(pool).await?;
             }
             Db::Sqlite { write, .. } => SQLITE_MIGRATOR.run(write).await?,
@@ -184,9 +174,7 @@ async fn connect_pg(settings: &PgSettings) -> Result<PgPool> {
     if let Some(database) = &settings.database {
         options = options.database(database);
     }
-    let options = options
-        .options([("search_path", PG_SCHEMA)])
-        .application_name("scaffolder");
+    let options = options.options([("search_path", PG_SCHEMA)]).application_name("scaffolder");
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections.unwrap_or(10))
         .min_connections(0)
@@ -198,17 +186,14 @@ async fn connect_pg(settings: &PgSettings) -> Result<PgPool> {
 
 async fn connect_sqlite(location: &SqliteLocation) -> Result<Db> {
     let base = match location {
-        SqliteLocation::File(path) => SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal),
-        SqliteLocation::Memory => SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(|e| StoreError::Config(e.to_string()))?,
+        SqliteLocation::File(path) => {
+            SqliteConnectOptions::new().filename(path).create_if_missing(true).journal_mode(SqliteJournalMode::Wal)
+        }
+        SqliteLocation::Memory => {
+            SqliteConnectOptions::from_str("sqlite::memory:").map_err(|e| StoreError::Config(e.to_string()))?
+        }
     };
-    let base = base
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10))
-        .synchronous(SqliteSynchronous::Normal);
+    let base = base.foreign_keys(true).busy_timeout(Duration::from_secs(10)).synchronous(SqliteSynchronous::Normal);
     let write = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
@@ -220,11 +205,7 @@ async fn connect_sqlite(location: &SqliteLocation) -> Result<Db> {
         // An in-memory database exists only inside its one connection.
         SqliteLocation::Memory => write.clone(),
         SqliteLocation::File(_) => {
-            SqlitePoolOptions::new()
-                .max_connections(4)
-                .min_connections(0)
-                .connect_with(base.read_only(true))
-                .await?
+            SqlitePoolOptions::new().max_connections(4).min_connections(0).connect_with(base.read_only(true)).await?
         }
     };
     Ok(Db::Sqlite { write, read })

@@ -30,11 +30,7 @@ pub struct Signals {
 
 impl Default for Signals {
     fn default() -> Self {
-        Signals {
-            task_available: Notify::new(),
-            cancels: broadcast::channel(1024).0,
-            events: Mutex::default(),
-        }
+        Signals { task_available: Notify::new(), cancels: broadcast::channel(1024).0, events: Mutex::default() }
     }
 }
 
@@ -114,10 +110,7 @@ impl Store {
                         continue;
                     }
                 };
-                if let Err(error) = listener
-                    .listen_all([CHANNEL_TASKS, CHANNEL_CANCELS, CHANNEL_EVENTS])
-                    .await
-                {
+                if let Err(error) = listener.listen_all([CHANNEL_TASKS, CHANNEL_CANCELS, CHANNEL_EVENTS]).await {
                     tracing::warn!(%error, "LISTEN failed; retrying");
                     continue;
                 }
@@ -130,9 +123,9 @@ impl Store {
                         received = listener.try_recv() => received,
                     };
                     match received {
-                        Ok(Some(notification)) => store
-                            .signals
-                            .dispatch(notification.channel(), notification.payload()),
+                        Ok(Some(notification)) => {
+                            store.signals.dispatch(notification.channel(), notification.payload())
+                        }
                         Ok(None) => store.signals.notify_everything(),
                         Err(error) => {
                             tracing::warn!(%error, "LISTEN connection lost; reconnecting");

@@ -162,26 +162,20 @@ impl Store {
 
     pub async fn task_get(&self, id: Uuid) -> Result<Option<TaskRow>> {
         match &self.db {
-            Db::Pg(pool) => sqlx::query(concat!(
-                "SELECT ",
-                pg_task_columns!(),
-                " FROM tasks WHERE id = $1"
-            ))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-            .map(|row| pg_task_row(&row))
-            .transpose(),
-            Db::Sqlite { read, .. } => sqlx::query(concat!(
-                "SELECT ",
-                sqlite_task_columns!(),
-                " FROM tasks WHERE id = ?1"
-            ))
-            .bind(id.to_string())
-            .fetch_optional(read)
-            .await?
-            .map(|row| sqlite_task_row(&row))
-            .transpose(),
+            Db::Pg(pool) => sqlx::query(concat!("SELECT ", pg_task_columns!(), " FROM tasks WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| pg_task_row(&row))
+                .transpose(),
+            Db::Sqlite { read, .. } => {
+                sqlx::query(concat!("SELECT ", sqlite_task_columns!(), " FROM tasks WHERE id = ?1"))
+                    .bind(id.to_string())
+                    .fetch_optional(read)
+                    .await?
+                    .map(|row| sqlite_task_row(&row))
+                    .transpose()
+            }
         }
     }
 
@@ -189,11 +183,7 @@ impl Store {
     pub async fn task_list(&self, query: &TaskListQuery) -> Result<(Vec<TaskRow>, i64)> {
         match &self.db {
             Db::Pg(pool) => {
-                let mut select = QueryBuilder::<Postgres>::new(concat!(
-                    "SELECT ",
-                    pg_task_columns!(),
-                    " FROM tasks"
-                ));
+                let mut select = QueryBuilder::<Postgres>::new(concat!("SELECT ", pg_task_columns!(), " FROM tasks"));
                 pg_filters(&mut select, query);
                 push_order_and_page(&mut select, query);
                 let rows = select.build().fetch_all(pool).await?;
@@ -203,21 +193,14 @@ impl Store {
                 Ok((rows.iter().map(pg_task_row).collect::<Result<_>>()?, total))
             }
             Db::Sqlite { read, .. } => {
-                let mut select = QueryBuilder::<Sqlite>::new(concat!(
-                    "SELECT ",
-                    sqlite_task_columns!(),
-                    " FROM tasks"
-                ));
+                let mut select = QueryBuilder::<Sqlite>::new(concat!("SELECT ", sqlite_task_columns!(), " FROM tasks"));
                 sqlite_filters(&mut select, query);
                 push_order_and_page(&mut select, query);
                 let rows = select.build().fetch_all(read).await?;
                 let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM tasks");
                 sqlite_filters(&mut count, query);
                 let total: i64 = count.build().fetch_one(read).await?.try_get(0)?;
-                Ok((
-                    rows.iter().map(sqlite_task_row).collect::<Result<_>>()?,
-                    total,
-                ))
+                Ok((rows.iter().map(sqlite_task_row).collect::<Result<_>>()?, total))
             }
         }
     }
@@ -225,19 +208,14 @@ impl Store {
     /// Cancels a task. An `open` task ends at once as `cancelled` with `events_if_open` appended
     /// (secrets dropped); a `processing` one is flagged and its worker told; a finished one is
     /// left exactly as it is.
-    pub async fn task_cancel(
-        &self,
-        id: Uuid,
-        events_if_open: &[NewEvent],
-    ) -> Result<CancelOutcome> {
+    pub async fn task_cancel(&self, id: Uuid, events_if_open: &[NewEvent]) -> Result<CancelOutcome> {
         let outcome = match &self.db {
             Db::Pg(pool) => {
                 let mut tx = pool.begin().await?;
-                let status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM tasks WHERE id = $1 FOR UPDATE")
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                let status: Option<String> = sqlx::query_scalar("SELECT status FROM tasks WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let Some(status) = status else {
                     return Ok(CancelOutcome::NotFound);
                 };
@@ -254,10 +232,12 @@ impl Store {
                         CancelOutcome::CancelledBeforeStart
                     }
                     TaskStatus::Processing => {
-                        sqlx::query("UPDATE tasks SET cancel_requested_at = coalesce(cancel_requested_at, now()) WHERE id = $1")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query(
+                            "UPDATE tasks SET cancel_requested_at = coalesce(cancel_requested_at, now()) WHERE id = $1",
+                        )
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                         sqlx::query("SELECT pg_notify($1, $2)")
                             .bind(CHANNEL_CANCELS)
                             .bind(id.to_string())
@@ -272,11 +252,10 @@ impl Store {
             }
             Db::Sqlite { write, .. } => {
                 let mut tx = write.begin().await?;
-                let status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM tasks WHERE id = ?1")
-                        .bind(id.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                let status: Option<String> = sqlx::query_scalar("SELECT status FROM tasks WHERE id = ?1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let Some(status) = status else {
                     return Ok(CancelOutcome::NotFound);
                 };
@@ -329,11 +308,10 @@ impl Store {
         let outcome = match &self.db {
             Db::Pg(pool) => {
                 let mut tx = pool.begin().await?;
-                let status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM tasks WHERE id = $1 FOR UPDATE")
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                let status: Option<String> = sqlx::query_scalar("SELECT status FROM tasks WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let Some(status) = status else {
                     return Ok(RetryOutcome::NotFound);
                 };
@@ -355,20 +333,16 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 pg_insert_events(&mut tx, id, std::slice::from_ref(recovered_event)).await?;
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(CHANNEL_TASKS)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL_TASKS).execute(&mut *tx).await?;
                 tx.commit().await?;
                 RetryOutcome::Reopened
             }
             Db::Sqlite { write, .. } => {
                 let mut tx = write.begin().await?;
-                let status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM tasks WHERE id = ?1")
-                        .bind(id.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                let status: Option<String> = sqlx::query_scalar("SELECT status FROM tasks WHERE id = ?1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let Some(status) = status else {
                     return Ok(RetryOutcome::NotFound);
                 };
@@ -403,43 +377,25 @@ impl Store {
     pub async fn task_count_by_status(&self) -> Result<Vec<(TaskStatus, i64)>> {
         let rows: Vec<(String, i64)> = match &self.db {
             Db::Pg(pool) => {
-                sqlx::query_as("SELECT status, count(*) FROM tasks GROUP BY status")
-                    .fetch_all(pool)
-                    .await?
+                sqlx::query_as("SELECT status, count(*) FROM tasks GROUP BY status").fetch_all(pool).await?
             }
             Db::Sqlite { read, .. } => {
-                sqlx::query_as("SELECT status, count(*) FROM tasks GROUP BY status")
-                    .fetch_all(read)
-                    .await?
+                sqlx::query_as("SELECT status, count(*) FROM tasks GROUP BY status").fetch_all(read).await?
             }
         };
-        rows.into_iter()
-            .map(|(status, count)| Ok((parse_status(&status)?, count)))
-            .collect()
+        rows.into_iter().map(|(status, count)| Ok((parse_status(&status)?, count))).collect()
     }
 }
 
 fn pg_filters(query: &mut QueryBuilder<Postgres>, filter: &TaskListQuery) {
     let mut sep = " WHERE ";
     if !filter.created_by.is_empty() {
-        query
-            .push(sep)
-            .push("created_by = ANY(")
-            .push_bind(filter.created_by.clone())
-            .push(")");
+        query.push(sep).push("created_by = ANY(").push_bind(filter.created_by.clone()).push(")");
         sep = " AND ";
     }
     if !filter.status.is_empty() {
-        let statuses: Vec<String> = filter
-            .status
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect();
-        query
-            .push(sep)
-            .push("status = ANY(")
-            .push_bind(statuses)
-            .push(")");
+        let statuses: Vec<String> = filter.status.iter().map(|s| s.as_str().to_owned()).collect();
+        query.push(sep).push("status = ANY(").push_bind(statuses).push(")");
     }
 }
 
@@ -478,19 +434,13 @@ where
             query.push(", ");
         }
         // Only allow-listed column names reach the SQL text.
-        query
-            .push(order.field.column())
-            .push(if order.descending { " DESC" } else { " ASC" });
+        query.push(order.field.column()).push(if order.descending { " DESC" } else { " ASC" });
     }
     // A stable tie-break so that paging never repeats or skips a task.
     query.push(", id ASC");
     // Without a limit, one larger than any table (both databases accept it).
-    query
-        .push(" LIMIT ")
-        .push_bind(filter.limit.unwrap_or(i64::MAX).max(0));
-    query
-        .push(" OFFSET ")
-        .push_bind(filter.offset.unwrap_or(0).max(0));
+    query.push(" LIMIT ").push_bind(filter.limit.unwrap_or(i64::MAX).max(0));
+    query.push(" OFFSET ").push_bind(filter.offset.unwrap_or(0).max(0));
 }
 
 pub(crate) fn pg_task_row(row: &PgRow) -> Result<TaskRow> {
@@ -526,10 +476,7 @@ pub(crate) fn sqlite_task_row(row: &SqliteRow) -> Result<TaskRow> {
 }
 
 pub(crate) fn parse_uuid(text: &str) -> Result<Uuid> {
-    text.parse().map_err(|_| StoreError::Corrupt {
-        table: "tasks",
-        message: format!("invalid uuid '{text}'"),
-    })
+    text.parse().map_err(|_| StoreError::Corrupt { table: "tasks", message: format!("invalid uuid '{text}'") })
 }
 
 /// Appends events to one task inside a transaction that already holds its row lock.
@@ -547,10 +494,7 @@ pub(crate) async fn pg_insert_events(
             .await?;
     }
     if !events.is_empty() {
-        sqlx::query("SELECT pg_notify('scaffolder_events', $1)")
-            .bind(id.to_string())
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("SELECT pg_notify('scaffolder_events', $1)").bind(id.to_string()).execute(&mut **tx).await?;
     }
     Ok(())
 }

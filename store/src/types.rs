@@ -41,13 +41,7 @@ impl TaskStatus {
 
     /// Terminal states are the only ones a task may be retried from.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            TaskStatus::Completed
-                | TaskStatus::Failed
-                | TaskStatus::Cancelled
-                | TaskStatus::Skipped
-        )
+        matches!(self, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::Skipped)
     }
 }
 
@@ -68,10 +62,7 @@ impl FromStr for TaskStatus {
 }
 
 pub(crate) fn parse_status(s: &str) -> Result<TaskStatus, StoreError> {
-    s.parse().map_err(|message| StoreError::Corrupt {
-        table: "tasks",
-        message,
-    })
+    s.parse().map_err(|message| StoreError::Corrupt { table: "tasks", message })
 }
 
 /// Backstage's `TaskEventType`.
@@ -131,10 +122,7 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn new(event_type: EventType, body: &serde_json::Value) -> Self {
-        NewEvent {
-            event_type,
-            body: body.to_string(),
-        }
+        NewEvent { event_type, body: body.to_string() }
     }
 }
 
@@ -174,18 +162,9 @@ pub enum WriteOp {
     /// Replace the task's saved state (completed steps, checkpoints).
     State { lease: Lease, state: String },
     /// Append the final events (the last of which is the completion) and end the task.
-    Complete {
-        lease: Lease,
-        status: TaskStatus,
-        events: Vec<NewEvent>,
-        state: Option<String>,
-    },
+    Complete { lease: Lease, status: TaskStatus, events: Vec<NewEvent>, state: Option<String> },
     /// Hand the task back to the queue (graceful shutdown): append events, status `open`.
-    Release {
-        lease: Lease,
-        events: Vec<NewEvent>,
-        state: Option<String>,
-    },
+    Release { lease: Lease, events: Vec<NewEvent>, state: Option<String> },
 }
 
 impl WriteOp {
@@ -200,9 +179,9 @@ impl WriteOp {
 
     pub(crate) fn events(&self) -> &[NewEvent] {
         match self {
-            WriteOp::Events { events, .. }
-            | WriteOp::Complete { events, .. }
-            | WriteOp::Release { events, .. } => events,
+            WriteOp::Events { events, .. } | WriteOp::Complete { events, .. } | WriteOp::Release { events, .. } => {
+                events
+            }
             WriteOp::State { .. } => &[],
         }
     }

@@ -51,23 +51,13 @@ impl Store {
                 .await?;
                 let holding = rows
                     .iter()
-                    .map(|row| {
-                        Ok(Lease {
-                            task_id: row.try_get("id")?,
-                            attempt: row.try_get("attempt")?,
-                        })
-                    })
+                    .map(|row| Ok(Lease { task_id: row.try_get("id")?, attempt: row.try_get("attempt")? }))
                     .collect::<Result<HashSet<_>>>()?;
                 let outcomes = fence(ops, &holding);
-                let applied = || {
-                    ops.iter()
-                        .zip(&outcomes)
-                        .filter(|(_, o)| **o == WriteOutcome::Applied)
-                        .map(|(op, _)| op)
-                };
+                let applied =
+                    || ops.iter().zip(&outcomes).filter(|(_, o)| **o == WriteOutcome::Applied).map(|(op, _)| op);
 
-                let (mut event_tasks, mut event_types, mut event_bodies) =
-                    (Vec::new(), Vec::new(), Vec::new());
+                let (mut event_tasks, mut event_types, mut event_bodies) = (Vec::new(), Vec::new(), Vec::new());
                 for op in applied() {
                     for event in op.events() {
                         event_tasks.push(op.lease().task_id);
@@ -97,12 +87,7 @@ impl Store {
                         WriteOp::State { lease, state } => {
                             states.insert(lease.task_id, state);
                         }
-                        WriteOp::Complete {
-                            lease,
-                            status,
-                            state,
-                            ..
-                        } => {
+                        WriteOp::Complete { lease, status, state, .. } => {
                             if let Some(state) = state {
                                 states.insert(lease.task_id, state);
                             }
@@ -120,8 +105,7 @@ impl Store {
                     }
                 }
                 if !states.is_empty() {
-                    let (state_ids, state_values): (Vec<Uuid>, Vec<&str>) =
-                        states.into_iter().unzip();
+                    let (state_ids, state_values): (Vec<Uuid>, Vec<&str>) = states.into_iter().unzip();
                     sqlx::query(
                         "UPDATE tasks t SET state = v.state FROM unnest($1::uuid[], $2::text[]) AS v(id, state)
                          WHERE t.id = v.id",
@@ -151,20 +135,11 @@ impl Store {
                 touched.dedup();
                 if !touched.is_empty() {
                     // Payloads are limited to 8000 bytes: name the tasks, or say "look at all".
-                    let payload = if touched.len() <= 150 {
-                        touched.join(",")
-                    } else {
-                        "*".to_owned()
-                    };
-                    sqlx::query("SELECT pg_notify('scaffolder_events', $1)")
-                        .bind(payload)
-                        .execute(&mut *tx)
-                        .await?;
+                    let payload = if touched.len() <= 150 { touched.join(",") } else { "*".to_owned() };
+                    sqlx::query("SELECT pg_notify('scaffolder_events', $1)").bind(payload).execute(&mut *tx).await?;
                 }
                 if end_statuses.contains(&"open") {
-                    sqlx::query("SELECT pg_notify('scaffolder_tasks', '')")
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query("SELECT pg_notify('scaffolder_tasks', '')").execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 outcomes
@@ -173,25 +148,17 @@ impl Store {
                 let mut tx = write.begin().await?;
                 let mut holding = HashSet::new();
                 for id in &ids {
-                    let attempt: Option<i32> = sqlx::query_scalar(
-                        "SELECT attempt FROM tasks WHERE id = ?1 AND status = 'processing'",
-                    )
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    let attempt: Option<i32> =
+                        sqlx::query_scalar("SELECT attempt FROM tasks WHERE id = ?1 AND status = 'processing'")
+                            .bind(id.to_string())
+                            .fetch_optional(&mut *tx)
+                            .await?;
                     if let Some(attempt) = attempt {
-                        holding.insert(Lease {
-                            task_id: *id,
-                            attempt,
-                        });
+                        holding.insert(Lease { task_id: *id, attempt });
                     }
                 }
                 let outcomes = fence(ops, &holding);
-                for (op, _) in ops
-                    .iter()
-                    .zip(&outcomes)
-                    .filter(|(_, o)| **o == WriteOutcome::Applied)
-                {
+                for (op, _) in ops.iter().zip(&outcomes).filter(|(_, o)| **o == WriteOutcome::Applied) {
                     let id = op.lease().task_id.to_string();
                     for event in op.events() {
                         sqlx::query("INSERT INTO task_events (task_id, event_type, body) VALUES (?1, ?2, ?3)")

@@ -37,42 +37,29 @@ impl EntityRef {
                 EntityRefError(format!("Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"))
             })?,
         };
-        let namespace = namespace
-            .map(str::to_owned)
-            .unwrap_or_else(|| default_namespace.unwrap_or("default").to_owned());
+        let namespace =
+            namespace.map(str::to_owned).unwrap_or_else(|| default_namespace.unwrap_or("default").to_owned());
         if kind.is_empty() {
             return Err(EntityRefError(format!(
                 "Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"
             )));
         }
         if namespace.is_empty() {
-            return Err(EntityRefError(format!(
-                "Entity reference \"{reference}\" had missing or empty namespace"
-            )));
+            return Err(EntityRefError(format!("Entity reference \"{reference}\" had missing or empty namespace")));
         }
         if name.is_empty() || name.contains(':') || name.contains('/') {
             return Err(EntityRefError(format!(
                 "Entity reference \"{reference}\" was not on the form [<kind>:][<namespace>/]<name>"
             )));
         }
-        Ok(EntityRef {
-            kind,
-            namespace,
-            name: name.to_owned(),
-        })
+        Ok(EntityRef { kind, namespace, name: name.to_owned() })
     }
 }
 
 /// `kind:namespace/name` with the kind lower-cased, as Backstage's `stringifyEntityRef`.
 impl fmt::Display for EntityRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}/{}",
-            self.kind.to_lowercase(),
-            self.namespace,
-            self.name
-        )
+        write!(f, "{}:{}/{}", self.kind.to_lowercase(), self.namespace, self.name)
     }
 }
 
@@ -91,30 +78,18 @@ mod tests {
         for (input, kind, namespace, name) in cases {
             let parsed = EntityRef::parse(input, Some("template"), None).unwrap();
             assert_eq!(
-                (
-                    parsed.kind.as_str(),
-                    parsed.namespace.as_str(),
-                    parsed.name.as_str()
-                ),
+                (parsed.kind.as_str(), parsed.namespace.as_str(), parsed.name.as_str()),
                 (kind, namespace, name),
                 "{input}"
             );
         }
-        assert_eq!(
-            EntityRef::parse("Template:team-a/svc", None, None)
-                .unwrap()
-                .to_string(),
-            "template:team-a/svc"
-        );
+        assert_eq!(EntityRef::parse("Template:team-a/svc", None, None).unwrap().to_string(), "template:team-a/svc");
     }
 
     #[test]
     fn rejects_malformed_references() {
         for input in ["", "a:b/c/d", "kind:", "ns/", "x:y:z"] {
-            assert!(
-                EntityRef::parse(input, Some("template"), None).is_err(),
-                "{input}"
-            );
+            assert!(EntityRef::parse(input, Some("template"), None).is_err(), "{input}");
         }
         assert!(EntityRef::parse("name", None, None).is_err());
     }

@@ -37,8 +37,7 @@ pub struct TemplateStep<'a> {
 impl Template {
     /// Parses one YAML (or JSON) document.
     pub fn from_yaml(text: &str) -> Result<Self, TemplateError> {
-        let value: Value =
-            serde_norway::from_str(text).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+        let value: Value = serde_norway::from_str(text).map_err(|e| TemplateError::Yaml(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -46,11 +45,7 @@ impl Template {
         let Some(entity) = raw.as_object() else {
             return Err(TemplateError::NotATemplate);
         };
-        if !entity
-            .get("kind")
-            .and_then(Value::as_str)
-            .is_some_and(|k| k.eq_ignore_ascii_case("template"))
-        {
+        if !entity.get("kind").and_then(Value::as_str).is_some_and(|k| k.eq_ignore_ascii_case("template")) {
             return Err(TemplateError::NotATemplate);
         }
         match entity.get("apiVersion").and_then(Value::as_str) {
@@ -73,11 +68,7 @@ impl Template {
             Some(Value::Object(spec)) => check_spec(spec, &mut problems),
             _ => problems.push("spec is required and must be an object".to_owned()),
         }
-        if problems.is_empty() {
-            Ok(Template { raw })
-        } else {
-            Err(TemplateError::Invalid(problems))
-        }
+        if problems.is_empty() { Ok(Template { raw }) } else { Err(TemplateError::Invalid(problems)) }
     }
 
     pub fn raw(&self) -> &Value {
@@ -93,15 +84,11 @@ impl Template {
     }
 
     pub fn namespace(&self) -> &str {
-        self.raw["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("default")
+        self.raw["metadata"]["namespace"].as_str().unwrap_or("default")
     }
 
     pub fn spec(&self) -> &Map<String, Value> {
-        self.raw["spec"]
-            .as_object()
-            .expect("validated in from_value")
+        self.raw["spec"].as_object().expect("validated in from_value")
     }
 
     /// The parameter pages: `spec.parameters` may be one object or a list of them.
@@ -118,9 +105,7 @@ impl Template {
             .as_array()
             .expect("validated in from_value")
             .iter()
-            .map(|step| TemplateStep {
-                raw: step.as_object().expect("validated in from_value"),
-            })
+            .map(|step| TemplateStep { raw: step.as_object().expect("validated in from_value") })
             .collect()
     }
 
@@ -132,9 +117,7 @@ impl Template {
 
 impl TemplateStep<'_> {
     pub fn action(&self) -> &str {
-        self.raw["action"]
-            .as_str()
-            .expect("validated in from_value")
+        self.raw["action"].as_str().expect("validated in from_value")
     }
 }
 
@@ -145,9 +128,7 @@ fn valid_name(name: &str) -> bool {
         && name.len() <= 63
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !name.contains("--")
         && !name.contains("__")
         && !name.contains("..")
@@ -167,9 +148,7 @@ fn check_spec(spec: &Map<String, Value>, problems: &mut Vec<String>) {
                 }
             }
         }
-        Some(_) => {
-            problems.push("spec.parameters must be an object or an array of objects".to_owned())
-        }
+        Some(_) => problems.push("spec.parameters must be an object or an array of objects".to_owned()),
     }
     match spec.get("steps") {
         Some(Value::Array(steps)) => {
@@ -181,17 +160,13 @@ fn check_spec(spec: &Map<String, Value>, problems: &mut Vec<String>) {
                 };
                 match step.get("action") {
                     Some(Value::String(action)) if !action.is_empty() => {}
-                    _ => problems.push(format!(
-                        "spec.steps[{i}].action is required and must be a string"
-                    )),
+                    _ => problems.push(format!("spec.steps[{i}].action is required and must be a string")),
                 }
                 match step.get("id") {
                     None => {}
                     Some(Value::String(id)) => {
                         if ids.contains(&id.as_str()) {
-                            problems.push(format!(
-                                "spec.steps[{i}].id \"{id}\" is used by an earlier step"
-                            ));
+                            problems.push(format!("spec.steps[{i}].id \"{id}\" is used by an earlier step"));
                         }
                         ids.push(id);
                     }
@@ -253,9 +228,7 @@ spec:
             "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: 'bad name'}\nspec:\n  steps: [{id: a}, {id: a, action: x, input: 3}]\n",
         )
         .unwrap_err();
-        let TemplateError::Invalid(problems) = err else {
-            panic!("{err:?}")
-        };
+        let TemplateError::Invalid(problems) = err else { panic!("{err:?}") };
         assert_eq!(problems.len(), 5, "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("metadata.name")));
         assert!(problems.iter().any(|p| p.contains("spec.type")));
@@ -274,9 +247,6 @@ spec:
             Template::from_yaml("kind: Template\napiVersion: backstage.io/v1beta2").unwrap_err(),
             TemplateError::UnsupportedApiVersion("backstage.io/v1beta2".to_owned())
         );
-        assert!(matches!(
-            Template::from_yaml("kind: [").unwrap_err(),
-            TemplateError::Yaml(_)
-        ));
+        assert!(matches!(Template::from_yaml("kind: [").unwrap_err(), TemplateError::Yaml(_)));
     }
 }

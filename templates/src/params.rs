@@ -40,10 +40,7 @@ fn validate_page(schema: &Value, instance: &Value, index: usize) -> Vec<Paramete
     match SchemaValidator::compile(schema) {
         Ok(validator) => validator.errors(instance),
         Err(error) => {
-            let message = format!(
-                "parameter page {} has an invalid JSON Schema: {error}",
-                index + 1
-            );
+            let message = format!("parameter page {} has an invalid JSON Schema: {error}", index + 1);
             vec![ParameterError {
                 path: Vec::new(),
                 property: "instance".to_owned(),
@@ -66,9 +63,7 @@ pub struct SchemaValidator {
 
 impl std::fmt::Debug for SchemaValidator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SchemaValidator")
-            .field("schema", &self.schema)
-            .finish_non_exhaustive()
+        f.debug_struct("SchemaValidator").field("schema", &self.schema).finish_non_exhaustive()
     }
 }
 
@@ -80,10 +75,7 @@ impl SchemaValidator {
             .should_validate_formats(true)
             .build(schema)
             .map_err(|e| e.to_string())?;
-        Ok(SchemaValidator {
-            schema: schema.clone(),
-            validator,
-        })
+        Ok(SchemaValidator { schema: schema.clone(), validator })
     }
 
     pub fn is_valid(&self, instance: &Value) -> bool {
@@ -108,10 +100,7 @@ impl SchemaValidator {
                 let (name, message, argument) = describe(error.kind());
                 // The schema the failing keyword belongs to: the schema path without its keyword.
                 let parent = keyword_parent(error.schema_path().as_str(), error.kind());
-                let sub_schema = schema
-                    .pointer(&parent)
-                    .cloned()
-                    .unwrap_or_else(|| schema.clone());
+                let sub_schema = schema.pointer(&parent).cloned().unwrap_or_else(|| schema.clone());
                 ParameterError {
                     stack: format!("{property} {message}"),
                     path,
@@ -153,9 +142,7 @@ fn property_name(path: &[Value]) -> String {
 
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
@@ -174,20 +161,14 @@ fn keyword_parent(pointer: &str, kind: &ValidationErrorKind) -> String {
 fn type_name(kind: &TypeKind) -> String {
     match kind {
         TypeKind::Single(t) => t.to_string(),
-        TypeKind::Multiple(types) => types
-            .iter()
-            .map(|t| t.to_string())
-            .collect::<Vec<_>>()
-            .join(","),
+        TypeKind::Multiple(types) => types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
     }
 }
 
 fn type_argument(kind: &TypeKind) -> Value {
     match kind {
         TypeKind::Single(t) => json!([t.to_string()]),
-        TypeKind::Multiple(types) => {
-            Value::Array(types.iter().map(|t| Value::String(t.to_string())).collect())
-        }
+        TypeKind::Multiple(types) => Value::Array(types.iter().map(|t| Value::String(t.to_string())).collect()),
     }
 }
 
@@ -196,100 +177,42 @@ fn describe(kind: &ValidationErrorKind) -> (String, String, Value) {
     use ValidationErrorKind as K;
     let (name, message, argument) = match kind {
         K::Required { property } => {
-            let name = property
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| property.to_string());
-            (
-                "required",
-                format!("requires property \"{name}\""),
-                Value::String(name),
-            )
+            let name = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
+            ("required", format!("requires property \"{name}\""), Value::String(name))
         }
-        K::Type { kind } => (
-            "type",
-            format!("is not of a type(s) {}", type_name(kind)),
-            type_argument(kind),
-        ),
-        K::Pattern { pattern } => (
-            "pattern",
-            format!("does not match pattern \"{pattern}\""),
-            Value::String(pattern.clone()),
-        ),
-        K::Minimum { limit } => (
-            "minimum",
-            format!("must be greater than or equal to {limit}"),
-            limit.clone(),
-        ),
-        K::Maximum { limit } => (
-            "maximum",
-            format!("must be less than or equal to {limit}"),
-            limit.clone(),
-        ),
-        K::ExclusiveMinimum { limit } => (
-            "exclusiveMinimum",
-            format!("must be greater than {limit}"),
-            limit.clone(),
-        ),
-        K::ExclusiveMaximum { limit } => (
-            "exclusiveMaximum",
-            format!("must be less than {limit}"),
-            limit.clone(),
-        ),
-        K::MinLength { limit } => (
-            "minLength",
-            format!("does not meet minimum length of {limit}"),
-            json!(limit),
-        ),
-        K::MaxLength { limit } => (
-            "maxLength",
-            format!("does not meet maximum length of {limit}"),
-            json!(limit),
-        ),
-        K::MinItems { limit } => (
-            "minItems",
-            format!("does not meet minimum length of {limit}"),
-            json!(limit),
-        ),
-        K::MaxItems { limit } => (
-            "maxItems",
-            format!("does not meet maximum length of {limit}"),
-            json!(limit),
-        ),
-        K::MinProperties { limit } => (
-            "minProperties",
-            format!("does not meet minimum property length of {limit}"),
-            json!(limit),
-        ),
-        K::MaxProperties { limit } => (
-            "maxProperties",
-            format!("does not meet maximum property length of {limit}"),
-            json!(limit),
-        ),
+        K::Type { kind } => ("type", format!("is not of a type(s) {}", type_name(kind)), type_argument(kind)),
+        K::Pattern { pattern } => {
+            ("pattern", format!("does not match pattern \"{pattern}\""), Value::String(pattern.clone()))
+        }
+        K::Minimum { limit } => ("minimum", format!("must be greater than or equal to {limit}"), limit.clone()),
+        K::Maximum { limit } => ("maximum", format!("must be less than or equal to {limit}"), limit.clone()),
+        K::ExclusiveMinimum { limit } => ("exclusiveMinimum", format!("must be greater than {limit}"), limit.clone()),
+        K::ExclusiveMaximum { limit } => ("exclusiveMaximum", format!("must be less than {limit}"), limit.clone()),
+        K::MinLength { limit } => ("minLength", format!("does not meet minimum length of {limit}"), json!(limit)),
+        K::MaxLength { limit } => ("maxLength", format!("does not meet maximum length of {limit}"), json!(limit)),
+        K::MinItems { limit } => ("minItems", format!("does not meet minimum length of {limit}"), json!(limit)),
+        K::MaxItems { limit } => ("maxItems", format!("does not meet maximum length of {limit}"), json!(limit)),
+        K::MinProperties { limit } => {
+            ("minProperties", format!("does not meet minimum property length of {limit}"), json!(limit))
+        }
+        K::MaxProperties { limit } => {
+            ("maxProperties", format!("does not meet maximum property length of {limit}"), json!(limit))
+        }
         K::Enum { options } => {
             let listed = options
                 .as_array()
                 .map(|items| items.iter().map(js_string).collect::<Vec<_>>().join(","))
                 .unwrap_or_default();
-            (
-                "enum",
-                format!("is not one of enum values: {listed}"),
-                (**options).clone(),
-            )
+            ("enum", format!("is not one of enum values: {listed}"), (**options).clone())
         }
         K::Constant { expected_value } => (
             "const",
-            format!(
-                "does not exactly match expected constant: {}",
-                js_string(expected_value)
-            ),
+            format!("does not exactly match expected constant: {}", js_string(expected_value)),
             (**expected_value).clone(),
         ),
-        K::Format { format } => (
-            "format",
-            format!("does not conform to the \"{format}\" format"),
-            Value::String(format.clone()),
-        ),
+        K::Format { format } => {
+            ("format", format!("does not conform to the \"{format}\" format"), Value::String(format.clone()))
+        }
         K::AdditionalProperties { unexpected } => {
             let first = unexpected.first().cloned().unwrap_or_default();
             (
@@ -298,52 +221,25 @@ fn describe(kind: &ValidationErrorKind) -> (String, String, Value) {
                 Value::String(first),
             )
         }
-        K::UniqueItems => (
-            "uniqueItems",
-            "contains duplicate item".to_owned(),
-            Value::Null,
-        ),
-        K::MultipleOf { multiple_of, .. } => (
-            "multipleOf",
-            format!("is not a multiple of (divisible by) {multiple_of}"),
-            json!(multiple_of),
-        ),
-        K::AnyOf { .. } => (
-            "anyOf",
-            "is not any of the allowed schemas".to_owned(),
-            Value::Null,
-        ),
-        K::OneOfNotValid { .. } => (
-            "oneOf",
-            "is not exactly one from the allowed schemas".to_owned(),
-            Value::Null,
-        ),
-        K::OneOfMultipleValid { .. } => (
-            "oneOf",
-            "is valid against more than one of the allowed schemas".to_owned(),
-            Value::Null,
-        ),
-        K::Not { schema } => (
-            "not",
-            format!("is of prohibited type {schema}"),
-            schema.clone(),
-        ),
+        K::UniqueItems => ("uniqueItems", "contains duplicate item".to_owned(), Value::Null),
+        K::MultipleOf { multiple_of, .. } => {
+            ("multipleOf", format!("is not a multiple of (divisible by) {multiple_of}"), json!(multiple_of))
+        }
+        K::AnyOf { .. } => ("anyOf", "is not any of the allowed schemas".to_owned(), Value::Null),
+        K::OneOfNotValid { .. } => ("oneOf", "is not exactly one from the allowed schemas".to_owned(), Value::Null),
+        K::OneOfMultipleValid { .. } => {
+            ("oneOf", "is valid against more than one of the allowed schemas".to_owned(), Value::Null)
+        }
+        K::Not { schema } => ("not", format!("is of prohibited type {schema}"), schema.clone()),
         K::FalseSchema => ("not", "is not allowed".to_owned(), Value::Null),
-        K::Contains => (
-            "contains",
-            "does not contain an item matching the schema".to_owned(),
-            Value::Null,
-        ),
+        K::Contains => ("contains", "does not contain an item matching the schema".to_owned(), Value::Null),
         other => ("schema", other_message(other), Value::Null),
     };
     (name.to_owned(), message, argument)
 }
 
 fn other_message(kind: &ValidationErrorKind) -> String {
-    format!("{kind:?}")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    format!("{kind:?}").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// How JavaScript's `String(x)` prints a JSON value.
@@ -367,9 +263,7 @@ mod tests {
 
     #[test]
     fn required_error_matches_backstage() {
-        let schema = page(
-            "title: Basics\nrequired: [name]\nproperties:\n  name: {title: Name, type: string}\n",
-        );
+        let schema = page("title: Basics\nrequired: [name]\nproperties:\n  name: {title: Name, type: string}\n");
         let errors = validate_values(&[&schema], &json!({"owner": "x"})).unwrap_err();
         let got = serde_json::to_value(&errors).unwrap();
         assert_eq!(
@@ -388,19 +282,12 @@ mod tests {
             "required: [name]\nproperties:\n  name: {type: string, pattern: '^[a-z]+$'}\n  port: {type: integer, minimum: 1024}\n",
         );
         let second = page("required: [owner]\n");
-        let errors =
-            validate_values(&[&first, &second], &json!({"name": "Bad!", "port": 80})).unwrap_err();
+        let errors = validate_values(&[&first, &second], &json!({"name": "Bad!", "port": 80})).unwrap_err();
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].property, "instance.name");
         assert_eq!(errors[0].message, "does not match pattern \"^[a-z]+$\"");
-        assert_eq!(
-            errors[0].schema,
-            json!({"type": "string", "pattern": "^[a-z]+$"})
-        );
-        assert_eq!(
-            errors[1].stack,
-            "instance.port must be greater than or equal to 1024"
-        );
+        assert_eq!(errors[0].schema, json!({"type": "string", "pattern": "^[a-z]+$"}));
+        assert_eq!(errors[1].stack, "instance.port must be greater than or equal to 1024");
         assert_eq!(errors[1].argument, json!(1024));
         assert_eq!(errors[1].path, vec![json!("port")]);
     }
@@ -410,28 +297,13 @@ mod tests {
         let schema = page(
             "properties:\n  kind: {enum: [a, b]}\n  tags: {type: array, minItems: 1}\n  'odd-name': {type: string}\n  list: {type: array, items: {type: string}}\n",
         );
-        let errors = validate_values(
-            &[&schema],
-            &json!({"kind": "c", "tags": [], "odd-name": 3, "list": ["x", 2]}),
-        )
-        .unwrap_err();
+        let errors = validate_values(&[&schema], &json!({"kind": "c", "tags": [], "odd-name": 3, "list": ["x", 2]}))
+            .unwrap_err();
         let stacks: Vec<&str> = errors.iter().map(|e| e.stack.as_str()).collect();
-        assert!(
-            stacks.contains(&"instance.kind is not one of enum values: a,b"),
-            "{stacks:?}"
-        );
-        assert!(
-            stacks.contains(&"instance.tags does not meet minimum length of 1"),
-            "{stacks:?}"
-        );
-        assert!(
-            stacks.contains(&"instance[\"odd-name\"] is not of a type(s) string"),
-            "{stacks:?}"
-        );
-        assert!(
-            stacks.contains(&"instance.list[1] is not of a type(s) string"),
-            "{stacks:?}"
-        );
+        assert!(stacks.contains(&"instance.kind is not one of enum values: a,b"), "{stacks:?}");
+        assert!(stacks.contains(&"instance.tags does not meet minimum length of 1"), "{stacks:?}");
+        assert!(stacks.contains(&"instance[\"odd-name\"] is not of a type(s) string"), "{stacks:?}");
+        assert!(stacks.contains(&"instance.list[1] is not of a type(s) string"), "{stacks:?}");
     }
 
     #[test]

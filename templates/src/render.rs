@@ -30,10 +30,7 @@ pub struct RenderError {
 impl From<minijinja::Error> for RenderError {
     fn from(error: minijinja::Error) -> Self {
         let line = error.line();
-        let detail = error
-            .detail()
-            .map(str::to_owned)
-            .unwrap_or_else(|| error.kind().to_string());
+        let detail = error.detail().map(str::to_owned).unwrap_or_else(|| error.kind().to_string());
         let message = match line {
             Some(line) => format!("Template error at line {line}: {detail}"),
             None => format!("Template error: {detail}"),
@@ -98,18 +95,13 @@ impl RenderContext {
     /// Makes `always()` and `failure()` available (step rendering); `failed` is what
     /// `failure()` returns.
     pub fn with_status_checks(mut self, failed: bool) -> Self {
-        self.status_checks = Some(StatusChecks {
-            failed,
-            invoked: Arc::new(AtomicBool::new(false)),
-        });
+        self.status_checks = Some(StatusChecks { failed, invoked: Arc::new(AtomicBool::new(false)) });
         self
     }
 
     /// Whether a render since the last call invoked `always()` or `failure()`.
     pub fn take_status_check_invoked(&self) -> bool {
-        self.status_checks
-            .as_ref()
-            .is_some_and(|checks| checks.invoked.swap(false, Ordering::Relaxed))
+        self.status_checks.as_ref().is_some_and(|checks| checks.invoked.swap(false, Ordering::Relaxed))
     }
 
     fn to_jinja(&self) -> JinjaValue {
@@ -159,8 +151,7 @@ impl Renderer {
         // JavaScript lookups: a missing key or a key of `undefined` is `undefined`, not an error.
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_formatter(|out, _state, value| {
-            out.write_str(&js_display(value))
-                .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
+            out.write_str(&js_display(value)).map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
         });
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(RECURSION_LIMIT);
@@ -168,31 +159,19 @@ impl Renderer {
     }
 
     /// Renders a whole text; errors say where.
-    pub fn render_text(
-        &self,
-        source: &str,
-        context: &RenderContext,
-    ) -> Result<String, RenderError> {
+    pub fn render_text(&self, source: &str, context: &RenderContext) -> Result<String, RenderError> {
         Ok(self.env.render_str(source, context.to_jinja())?)
     }
 
     /// Renders one string as a step value: `Ok(None)` means "undefined" (remove the key).
-    pub fn render_string(
-        &self,
-        source: &str,
-        context: &RenderContext,
-    ) -> Result<Option<Value>, RenderError> {
+    pub fn render_string(&self, source: &str, context: &RenderContext) -> Result<Option<Value>, RenderError> {
         if is_plain(source) {
             return Ok(Some(Value::String(source.to_owned())));
         }
         self.render_string_in(source, &context.to_jinja())
     }
 
-    fn render_string_in(
-        &self,
-        source: &str,
-        context: &JinjaValue,
-    ) -> Result<Option<Value>, RenderError> {
+    fn render_string_in(&self, source: &str, context: &JinjaValue) -> Result<Option<Value>, RenderError> {
         if is_plain(source) {
             return Ok(Some(Value::String(source.to_owned())));
         }
@@ -201,9 +180,7 @@ impl Renderer {
             let value = compiled.eval(context.clone())?;
             return Ok(to_json(&value));
         }
-        Ok(Some(Value::String(
-            self.env.render_str(source, context.clone())?,
-        )))
+        Ok(Some(Value::String(self.env.render_str(source, context.clone())?)))
     }
 
     /// Renders every string leaf of `value`, as Backstage renders step inputs and outputs: a
@@ -221,17 +198,11 @@ impl Renderer {
             },
             Value::Array(items) => Some(Value::Array(
                 // JSON has no undefined array items: Backstage's JSON round trip makes them null.
-                items
-                    .iter()
-                    .map(|item| self.render_value_in(item, context).unwrap_or(Value::Null))
-                    .collect(),
+                items.iter().map(|item| self.render_value_in(item, context).unwrap_or(Value::Null)).collect(),
             )),
             Value::Object(map) => Some(Value::Object(
                 map.iter()
-                    .filter_map(|(key, item)| {
-                        self.render_value_in(item, context)
-                            .map(|v| (key.clone(), v))
-                    })
+                    .filter_map(|(key, item)| self.render_value_in(item, context).map(|v| (key.clone(), v)))
                     .collect(),
             )),
             other => Some(other.clone()),
@@ -295,10 +266,7 @@ fn js_display(value: &JinjaValue) -> String {
             _ => value.to_string(),
         },
         ValueKind::Seq | ValueKind::Iterable => match value.try_iter() {
-            Ok(items) => items
-                .map(|item| js_display(&item))
-                .collect::<Vec<_>>()
-                .join(","),
+            Ok(items) => items.map(|item| js_display(&item)).collect::<Vec<_>>().join(","),
             Err(_) => value.to_string(),
         },
         ValueKind::Map => "[object Object]".to_owned(),
@@ -310,11 +278,7 @@ fn js_number(f: f64) -> String {
     if f.is_nan() {
         "NaN".to_owned()
     } else if f.is_infinite() {
-        if f > 0.0 {
-            "Infinity".to_owned()
-        } else {
-            "-Infinity".to_owned()
-        }
+        if f > 0.0 { "Infinity".to_owned() } else { "-Infinity".to_owned() }
     } else if f.fract() == 0.0 && f.abs() < 1e21 {
         format!("{f:.0}")
     } else {
@@ -369,11 +333,7 @@ mod tests {
             ("no expressions", "no expressions"),
         ];
         for (source, expected) in cases {
-            assert_eq!(
-                r.render_string(source, &c).unwrap(),
-                Some(json!(expected)),
-                "{source}"
-            );
+            assert_eq!(r.render_string(source, &c).unwrap(), Some(json!(expected)), "{source}");
         }
     }
 
@@ -390,14 +350,8 @@ mod tests {
     #[test]
     fn render_text_reports_errors_and_keeps_trailing_newline() {
         let r = Renderer::new();
-        assert_eq!(
-            r.render_text("name: ${{ parameters.name }}\n", &context())
-                .unwrap(),
-            "name: alpha\n"
-        );
-        let error = r
-            .render_text("line one\n{% for x in parameters.tags %}\n", &context())
-            .unwrap_err();
+        assert_eq!(r.render_text("name: ${{ parameters.name }}\n", &context()).unwrap(), "name: alpha\n");
+        let error = r.render_text("line one\n{% for x in parameters.tags %}\n", &context()).unwrap_err();
         assert!(error.message.starts_with("Template error"), "{error:?}");
     }
 
@@ -415,23 +369,13 @@ mod tests {
     fn status_checks_report_whether_they_were_called() {
         let r = Renderer::new();
         let c = context().with_status_checks(true);
-        assert_eq!(
-            r.render_string("${{ failure() }}", &c).unwrap(),
-            Some(json!(true))
-        );
+        assert_eq!(r.render_string("${{ failure() }}", &c).unwrap(), Some(json!(true)));
         assert!(c.take_status_check_invoked());
         assert!(!c.take_status_check_invoked());
-        assert_eq!(
-            r.render_string("${{ parameters.ok }}", &c).unwrap(),
-            Some(json!(true))
-        );
+        assert_eq!(r.render_string("${{ parameters.ok }}", &c).unwrap(), Some(json!(true)));
         assert!(!c.take_status_check_invoked());
         let ok = context().with_status_checks(false);
-        assert_eq!(
-            r.render_string("${{ always() and not failure() }}", &ok)
-                .unwrap(),
-            Some(json!(true))
-        );
+        assert_eq!(r.render_string("${{ always() and not failure() }}", &ok).unwrap(), Some(json!(true)));
     }
 
     #[test]

@@ -49,29 +49,20 @@ pub fn build_task_spec(
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("step-{}", index + 1));
-            let name = raw
-                .get("name")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(|| step.action().to_owned());
+            let name =
+                raw.get("name").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| step.action().to_owned());
             raw.insert("id".to_owned(), Value::String(id));
             raw.insert("name".to_owned(), Value::String(name));
             Value::Object(raw)
         })
         .collect();
     let mut raw = Map::new();
-    raw.insert(
-        "apiVersion".to_owned(),
-        template.raw()["apiVersion"].clone(),
-    );
+    raw.insert("apiVersion".to_owned(), template.raw()["apiVersion"].clone());
     raw.insert("steps".to_owned(), Value::Array(steps));
     if let Some(recovery) = spec.get("EXPERIMENTAL_recovery") {
         raw.insert("EXPERIMENTAL_recovery".to_owned(), recovery.clone());
     }
-    raw.insert(
-        "output".to_owned(),
-        spec.get("output").cloned().unwrap_or_else(|| json!({})),
-    );
+    raw.insert("output".to_owned(), spec.get("output").cloned().unwrap_or_else(|| json!({})));
     raw.insert("parameters".to_owned(), values.clone());
     let mut user_value = Map::new();
     if let Some(entity) = &user.entity {
@@ -82,17 +73,11 @@ pub fn build_task_spec(
     }
     raw.insert("user".to_owned(), Value::Object(user_value));
     let mut template_info = Map::new();
-    template_info.insert(
-        "entityRef".to_owned(),
-        Value::String(template_ref.to_owned()),
-    );
+    template_info.insert("entityRef".to_owned(), Value::String(template_ref.to_owned()));
     if let Some(base_url) = base_url {
         template_info.insert("baseUrl".to_owned(), Value::String(base_url.to_owned()));
     }
-    template_info.insert(
-        "entity".to_owned(),
-        json!({"metadata": template.metadata()}),
-    );
+    template_info.insert("entity".to_owned(), json!({"metadata": template.metadata()}));
     raw.insert("templateInfo".to_owned(), Value::Object(template_info));
     TaskSpec { raw }
 }
@@ -100,8 +85,7 @@ pub fn build_task_spec(
 impl TaskSpec {
     /// Reads a stored spec, checking the parts the runner relies on.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| format!("task spec is not valid JSON: {e}"))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("task spec is not valid JSON: {e}"))?;
         Self::from_value(value)
     }
 
@@ -117,9 +101,7 @@ impl TaskSpec {
                 && step.get("name").is_some_and(Value::is_string)
                 && step.get("action").is_some_and(Value::is_string);
             if !valid {
-                return Err(format!(
-                    "task spec step {i} needs string id, name and action"
-                ));
+                return Err(format!("task spec step {i} needs string id, name and action"));
             }
         }
         Ok(TaskSpec { raw })
@@ -134,22 +116,13 @@ impl TaskSpec {
     }
 
     pub fn api_version(&self) -> &str {
-        self.raw
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        self.raw.get("apiVersion").and_then(Value::as_str).unwrap_or_default()
     }
 
     pub fn steps(&self) -> Vec<TaskStep> {
         self.raw["steps"]
             .as_array()
-            .map(|steps| {
-                steps
-                    .iter()
-                    .filter_map(|s| s.as_object().cloned())
-                    .map(|raw| TaskStep { raw })
-                    .collect()
-            })
+            .map(|steps| steps.iter().filter_map(|s| s.as_object().cloned()).map(|raw| TaskStep { raw }).collect())
             .unwrap_or_default()
     }
 
@@ -158,10 +131,7 @@ impl TaskSpec {
     }
 
     pub fn parameters(&self) -> Value {
-        self.raw
-            .get("parameters")
-            .cloned()
-            .unwrap_or_else(|| json!({}))
+        self.raw.get("parameters").cloned().unwrap_or_else(|| json!({}))
     }
 
     pub fn user(&self) -> Value {

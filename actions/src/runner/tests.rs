@@ -26,16 +26,11 @@ impl Action for Echo {
         json!({"type": "object"})
     }
     fn output_schema(&self) -> Option<Value> {
-        Some(
-            json!({"type": "object", "properties": {"echo": {"type": "string"}, "n": {"type": "number"}}}),
-        )
+        Some(json!({"type": "object", "properties": {"echo": {"type": "string"}, "n": {"type": "number"}}}))
     }
     async fn run(&self, ctx: &mut ActionContext<'_>) -> Result<(), StepError> {
         if ctx.input.get("fail").is_some() {
-            return Err(StepError::error(format!(
-                "asked to fail: {}",
-                ctx.input["fail"]
-            )));
+            return Err(StepError::error(format!("asked to fail: {}", ctx.input["fail"])));
         }
         ctx.info(&format!("echo {}", ctx.input));
         ctx.output("echo", ctx.input.clone());
@@ -47,13 +42,7 @@ fn runner(recovery_enabled: bool) -> Runner {
     let registry = Registry::builtin(&crate::RegistryConfig::default());
     let mut actions: Vec<Arc<dyn Action>> = vec![Arc::new(Echo)];
     actions.extend(["debug:log", "debug:wait"].map(|id| registry.get(id).unwrap().clone()));
-    Runner::new(
-        Arc::new(Registry::from_actions(actions)),
-        RunnerConfig {
-            recovery_enabled,
-            ..RunnerConfig::default()
-        },
-    )
+    Runner::new(Arc::new(Registry::from_actions(actions)), RunnerConfig { recovery_enabled, ..RunnerConfig::default() })
 }
 
 fn spec(steps: Value, parameters: Value, output: Value) -> TaskSpec {
@@ -79,12 +68,7 @@ impl Harness {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let workspace = Workspace::create(dir.path(), "task-1").unwrap();
-        Harness {
-            _dir: dir,
-            workspace,
-            sink: MemorySink::new(),
-            stop: StopSignal::new(),
-        }
+        Harness { _dir: dir, workspace, sink: MemorySink::new(), stop: StopSignal::new() }
     }
 
     async fn run(
@@ -114,28 +98,17 @@ impl Harness {
         self.sink
             .events()
             .iter()
-            .filter_map(|e| {
-                Some((
-                    e.body["stepId"].as_str()?.to_owned(),
-                    e.body["status"].as_str()?.to_owned(),
-                ))
-            })
+            .filter_map(|e| Some((e.body["stepId"].as_str()?.to_owned(), e.body["status"].as_str()?.to_owned())))
             .collect()
     }
 
     fn messages(&self) -> Vec<String> {
-        self.sink
-            .events()
-            .iter()
-            .map(|e| e.body["message"].as_str().unwrap_or_default().to_owned())
-            .collect()
+        self.sink.events().iter().map(|e| e.body["message"].as_str().unwrap_or_default().to_owned()).collect()
     }
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
 #[tokio::test]
@@ -149,41 +122,18 @@ async fn runs_steps_in_order_and_renders_outputs() {
         json!({"name": "alpha", "count": 2}),
         json!({"text": [{"title": "t", "content": "${{ steps.one.output.echo.n + 1 }}"}], "n": "${{ steps.one.output.echo.n }}"}),
     );
-    let outcome = h
-        .run(
-            &runner(false),
-            &spec,
-            &Secrets::new(),
-            TaskState::default(),
-            false,
-        )
-        .await;
-    assert_eq!(
-        outcome,
-        RunOutcome::Completed {
-            output: json!({"text": [{"title": "t", "content": 3}], "n": 2})
-        }
-    );
+    let outcome = h.run(&runner(false), &spec, &Secrets::new(), TaskState::default(), false).await;
+    assert_eq!(outcome, RunOutcome::Completed { output: json!({"text": [{"title": "t", "content": 3}], "n": 2}) });
     assert_eq!(
         h.statuses(),
-        pairs(&[
-            ("one", "processing"),
-            ("one", "completed"),
-            ("two", "processing"),
-            ("two", "completed")
-        ])
+        pairs(&[("one", "processing"), ("one", "completed"), ("two", "processing"), ("two", "completed")])
     );
     let messages = h.messages();
     assert_eq!(messages[0], "Starting up task with 2 steps");
     assert_eq!(messages[1], "Beginning step One");
+    assert!(messages.contains(&"\u{1b}[32minfo\u{1b}[39m: from one: hi alpha".to_owned()), "{messages:?}");
     assert!(
-        messages.contains(&"\u{1b}[32minfo\u{1b}[39m: from one: hi alpha".to_owned()),
-        "{messages:?}"
-    );
-    assert!(
-        messages.contains(
-            &"\u{1b}[32minfo\u{1b}[39m: {\n  \"message\": \"from one: hi alpha\"\n}".to_owned()
-        ),
+        messages.contains(&"\u{1b}[32minfo\u{1b}[39m: {\n  \"message\": \"from one: hi alpha\"\n}".to_owned()),
         "{messages:?}"
     );
 }
@@ -202,21 +152,8 @@ async fn a_failure_skips_later_steps_except_status_checks() {
         json!({"x": true}),
         json!({}),
     );
-    let outcome = h
-        .run(
-            &runner(false),
-            &spec,
-            &Secrets::new(),
-            TaskState::default(),
-            false,
-        )
-        .await;
-    assert_eq!(
-        outcome,
-        RunOutcome::Failed {
-            error: StepError::error("asked to fail: \"boom\"")
-        }
-    );
+    let outcome = h.run(&runner(false), &spec, &Secrets::new(), TaskState::default(), false).await;
+    assert_eq!(outcome, RunOutcome::Failed { error: StepError::error("asked to fail: \"boom\"") });
     assert_eq!(
         h.statuses(),
         pairs(&[
@@ -231,9 +168,9 @@ async fn a_failure_skips_later_steps_except_status_checks() {
             ("e", "skipped"),
         ])
     );
-    assert!(h.messages().iter().any(|m| m.starts_with(
-        "Additional error occurred: Template action with ID 'nope:missing' is not registered."
-    )));
+    assert!(h.messages().iter().any(|m| {
+        m.starts_with("Additional error occurred: Template action with ID 'nope:missing' is not registered.")
+    }));
     assert_eq!(outcome.completion().unwrap().1["error"]["name"], "Error");
 }
 
@@ -251,15 +188,7 @@ async fn conditions_each_and_outputs() {
         json!({"items": ["x", "skip", "y"], "enabled": "yes"}),
         json!({"loop": "${{ steps.loop.output.echo }}", "map": "${{ steps.map.output.echo }}"}),
     );
-    let outcome = h
-        .run(
-            &runner(false),
-            &spec,
-            &Secrets::new(),
-            TaskState::default(),
-            false,
-        )
-        .await;
+    let outcome = h.run(&runner(false), &spec, &Secrets::new(), TaskState::default(), false).await;
     assert_eq!(
         outcome,
         RunOutcome::Completed {
@@ -273,10 +202,8 @@ async fn conditions_each_and_outputs() {
     assert_eq!(statuses[0], ("off".to_owned(), "processing".to_owned()));
     assert_eq!(statuses[1], ("off".to_owned(), "skipped".to_owned()));
     assert!(
-        h.messages().contains(
-            &"\u{1b}[32minfo\u{1b}[39m: Skipping step each: {\"key\":\"1\",\"value\":\"skip\"}"
-                .to_owned()
-        )
+        h.messages()
+            .contains(&"\u{1b}[32minfo\u{1b}[39m: Skipping step each: {\"key\":\"1\",\"value\":\"skip\"}".to_owned())
     );
 }
 
@@ -291,15 +218,7 @@ async fn bad_each_and_bad_input_fail_with_backstage_messages() {
         json!({"n": 5}),
         json!({}),
     );
-    let outcome = h
-        .run(
-            &runner(false),
-            &spec,
-            &Secrets::new(),
-            TaskState::default(),
-            false,
-        )
-        .await;
+    let outcome = h.run(&runner(false), &spec, &Secrets::new(), TaskState::default(), false).await;
     assert_eq!(
         outcome,
         RunOutcome::Failed {
@@ -308,7 +227,9 @@ async fn bad_each_and_bad_input_fail_with_backstage_messages() {
             )
         }
     );
-    assert!(h.messages().iter().any(|m| m.contains("Invalid value on action test:echo.each parameter, \"${{ parameters.missing }}\" cannot be resolved to a value")));
+    assert!(h.messages().iter().any(|m| m.contains(
+        "Invalid value on action test:echo.each parameter, \"${{ parameters.missing }}\" cannot be resolved to a value"
+    )));
 }
 
 #[tokio::test]
@@ -323,9 +244,7 @@ async fn secrets_are_redacted_even_through_filters() {
         json!({}),
     );
     let secrets: Secrets = [("token".to_owned(), "s3cr3t-value".to_owned())].into();
-    let outcome = h
-        .run(&runner(false), &spec, &secrets, TaskState::default(), false)
-        .await;
+    let outcome = h.run(&runner(false), &spec, &secrets, TaskState::default(), false).await;
     let everything = format!("{:?} {:?}", h.sink.events(), outcome);
     assert!(!everything.contains("s3cr3t-value"), "{everything}");
     assert!(!everything.contains("S3CR3T-VALUE"), "{everything}");
@@ -351,21 +270,11 @@ async fn cancel_stops_a_waiting_step_and_ends_cancelled() {
         h.stop.stop(StopReason::Cancelled);
     };
     let (outcome, ()) = tokio::join!(run, cancel);
-    let RunOutcome::Cancelled { error } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(
-        error.message,
-        "Step wait (Wait) of task task-1 has been cancelled."
-    );
+    let RunOutcome::Cancelled { error } = &outcome else { panic!("{outcome:?}") };
+    assert_eq!(error.message, "Step wait (Wait) of task task-1 has been cancelled.");
     assert_eq!(
         h.statuses(),
-        pairs(&[
-            ("wait", "processing"),
-            ("wait", "cancelled"),
-            ("wait", "failed"),
-            ("after", "skipped")
-        ])
+        pairs(&[("wait", "processing"), ("wait", "cancelled"), ("wait", "failed"), ("after", "skipped")])
     );
     assert_eq!(h.sink.events()[2].kind, TaskEventKind::Cancelled);
     assert_eq!(outcome.completion().unwrap().0, "cancelled");
@@ -387,17 +296,9 @@ async fn shutdown_interrupts_without_finishing_the_step() {
         h.stop.stop(StopReason::Shutdown);
     };
     let (outcome, ()) = tokio::join!(run, shutdown);
-    assert_eq!(
-        outcome,
-        RunOutcome::Interrupted {
-            reason: StopReason::Shutdown
-        }
-    );
+    assert_eq!(outcome, RunOutcome::Interrupted { reason: StopReason::Shutdown });
     assert_eq!(h.statuses(), pairs(&[("wait", "processing")]));
-    assert!(
-        h.sink.last_state().is_none(),
-        "an unfinished step is not saved as completed"
-    );
+    assert!(h.sink.last_state().is_none(), "an unfinished step is not saved as completed");
 }
 
 #[tokio::test]
@@ -414,37 +315,14 @@ async fn recovery_skips_completed_steps_and_restores_their_outputs() {
     let mut state = TaskState::default();
     state.steps.insert(
         "one".to_owned(),
-        StepState {
-            status: "completed".to_owned(),
-            output: json!({"echo": {"s": "saved"}}),
-        },
+        StepState { status: "completed".to_owned(), output: json!({"echo": {"s": "saved"}}) },
     );
-    let outcome = h
-        .run(&runner(true), &spec, &Secrets::new(), state, false)
-        .await;
-    assert_eq!(
-        outcome,
-        RunOutcome::Completed {
-            output: json!({"two": "saved-again"})
-        }
-    );
-    assert_eq!(
-        h.statuses(),
-        pairs(&[
-            ("one", "completed"),
-            ("two", "processing"),
-            ("two", "completed")
-        ])
-    );
-    assert!(
-        h.messages()[1]
-            .starts_with("Task recovered - resuming from last known good state. 1 step(s)")
-    );
+    let outcome = h.run(&runner(true), &spec, &Secrets::new(), state, false).await;
+    assert_eq!(outcome, RunOutcome::Completed { output: json!({"two": "saved-again"}) });
+    assert_eq!(h.statuses(), pairs(&[("one", "completed"), ("two", "processing"), ("two", "completed")]));
+    assert!(h.messages()[1].starts_with("Task recovered - resuming from last known good state. 1 step(s)"));
     let saved = h.sink.last_state().unwrap();
-    assert_eq!(
-        saved.steps["two"].output,
-        json!({"echo": {"s": "saved-again"}})
-    );
+    assert_eq!(saved.steps["two"].output, json!({"echo": {"s": "saved-again"}}));
 }
 
 #[tokio::test]
@@ -459,25 +337,13 @@ async fn dry_run_skips_actions_without_support_with_example_outputs() {
         json!({"echo": "${{ steps.echo.output.echo }}", "n": "${{ steps.echo.output.n }}"}),
     );
     let secrets: Secrets = [("pw".to_owned(), "hunter22".to_owned())].into();
-    let outcome = h
-        .run(&runner(false), &spec, &secrets, TaskState::default(), true)
-        .await;
-    assert_eq!(
-        outcome,
-        RunOutcome::Completed {
-            output: json!({"echo": "<example>", "n": 0})
-        }
-    );
+    let outcome = h.run(&runner(false), &spec, &secrets, TaskState::default(), true).await;
+    assert_eq!(outcome, RunOutcome::Completed { output: json!({"echo": "<example>", "n": 0}) });
     assert_eq!(
         h.statuses(),
-        pairs(&[
-            ("echo", "processing"),
-            ("echo", "skipped"),
-            ("log", "processing"),
-            ("log", "completed")
-        ])
+        pairs(&[("echo", "processing"), ("echo", "skipped"), ("log", "processing"), ("log", "completed")])
     );
-    assert!(h.messages().iter().any(|m| m.contains(
-        "Running test:echo in dry-run mode with inputs (secrets redacted): {\n  \"s\": \"***\"\n}"
-    )));
+    assert!(h.messages().iter().any(|m| {
+        m.contains("Running test:echo in dry-run mode with inputs (secrets redacted): {\n  \"s\": \"***\"\n}")
+    }));
 }

@@ -1,0 +1,65 @@
+//! Read-only descriptions: `GET /v2/actions` and a template's parameter schema.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Map, Value, json};
+use templates::EntityRef;
+
+use crate::catalog::find_template;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire::{ActionInfo, ErrorEnvelope, TemplateParameterSchema};
+
+/// Every installed action with its input and output JSON Schemas, sorted by id.
+#[utoipa::path(get, path = "/v2/actions", tag = "actions", responses((status = 200, body = Vec<ActionInfo>), (status = 401, body = ErrorEnvelope)))]
+pub async fn list_actions(State(state): State<AppState>) -> Json<Vec<Value>> {
+    Json(state.registry.describe())
+}
+
+/// The parameter pages of a template, for rendering its form.
+#[utoipa::path(get, path = "/v2/templates/{namespace}/{kind}/{name}/parameter-schema", tag = "templates",
+    params(("namespace" = String, Path), ("kind" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = TemplateParameterSchema), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+pub async fn parameter_schema(
+    State(state): State<AppState>,
+    Path((namespace, kind, name)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let reference = EntityRef { kind, namespace, name };
+    let found = find_template(&state.store, &reference).await?;
+    let template = &found.template;
+    let metadata = template.metadata();
+    let mut answer = Map::new();
+    answer.insert("title".to_owned(), metadata.get("title").cloned().unwrap_or_else(|| json!(template.name())));
+    if let Some(presentation) = template.spec().get("presentation") {
+        answer.insert("presentation".to_owned(), presentation.clone());
+    }
+    if let Some(description) = metadata.get("description") {
+        answer.insert("description".to_owned(), description.clone());
+    }
+    if let Some(options) = metadata.get("ui:options") {
+        answer.insert("ui:options".to_owned(), options.clone());
+    }
+    let steps: Vec<Value> = template
+        .parameter_pages()
+        .into_iter()
+        .map(|schema| {
+            let mut step = Map::new();
+            step.insert(
+                "title".to_owned(),
+                schema.get("title").cloned().unwrap_or_else(|| json!("Please enter the following information")),
+            );
+            if let Some(description) = schema.get("description") {
+                step.insert("description".to_owned(), description.clone());
+            }
+            step.insert("schema".to_owned(), schema.clone());
+            Value::Object(step)
+        })
+        .collect();
+    answer.insert("steps".to_owned(), Value::Array(steps));
+    if let Some(decorators) =
+        template.spec().get("formDecorators").or_else(|| template.spec().get("EXPERIMENTAL_formDecorators"))
+    {
+        answer.insert("formDecorators".to_owned(), decorators.clone());
+    }
+    Ok(Json(Value::Object(answer)))
+}

@@ -1,0 +1,31 @@
+//! `scaffolder api`: the HTTP API alone (concurrency 0), for the load-balanced API service.
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::wiring;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    wiring::require_postgres(&settings, "api")?;
+    wiring::check_auth_exposure(&settings)?;
+    let store = wiring::open_store(&settings).await?;
+    let metrics = wiring::metrics();
+    wiring::load_catalog(&settings, &store).await?;
+    let registry = wiring::registry(&settings);
+    let shutdown = CancellationToken::new();
+    wiring::on_signal(shutdown.clone());
+    // Events written by workers elsewhere reach waiting readers here through LISTEN.
+    let listener = store.spawn_listener(shutdown.clone());
+    let app = api::app(api::AppParts {
+        store: store.clone(),
+        registry,
+        auth: settings.auth.clone(),
+        config: settings.api.clone(),
+        worker_health: None,
+        metrics: Some(metrics),
+    });
+    wiring::serve_http(wiring::bind(&settings).await?, app, shutdown.clone()).await?;
+    let _ = listener.await;
+    store.close().await;
+    Ok(())
+}

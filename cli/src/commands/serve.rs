@@ -1,0 +1,48 @@
+//! `scaffolder serve`: API, worker pool and janitor in one process. With no configuration it is
+//! the embedded default: SQLite in `./scaffolder.sqlite`, the sample templates, 127.0.0.1:7007.
+
+use tokio_util::sync::CancellationToken;
+use worker::{Janitor, Worker};
+
+use crate::config::Settings;
+use crate::wiring;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    wiring::check_auth_exposure(&settings)?;
+    let store = wiring::open_store(&settings).await?;
+    let metrics = wiring::metrics();
+    wiring::load_catalog(&settings, &store).await?;
+    let runner = wiring::runner(&settings);
+    let shutdown = CancellationToken::new();
+    wiring::on_signal(shutdown.clone());
+    let background = CancellationToken::new();
+    let listener = store.spawn_listener(background.clone());
+    let janitor = tokio::spawn(Janitor::new(store.clone(), wiring::janitor_config(&settings)).run(background.clone()));
+
+    // `scaffolder.concurrentTasksLimit: 0` makes this process claim nothing, as in Backstage.
+    let worker = match settings.concurrency {
+        0 => None,
+        _ => Some(Worker::new(store.clone(), runner.clone(), wiring::worker_config(&settings)?)),
+    };
+    let app = api::app(api::AppParts {
+        store: store.clone(),
+        registry: runner.registry().clone(),
+        auth: settings.auth.clone(),
+        config: settings.api.clone(),
+        worker_health: worker.as_ref().map(Worker::health),
+        metrics: Some(metrics),
+    });
+    let http_stop = CancellationToken::new();
+    let http = tokio::spawn(wiring::serve_http(wiring::bind(&settings).await?, app, http_stop.clone()));
+    match worker {
+        Some(worker) => worker.run(shutdown.clone()).await,
+        None => shutdown.cancelled().await,
+    }
+    http_stop.cancel();
+    background.cancel();
+    let _ = janitor.await;
+    let _ = listener.await;
+    http.await??;
+    store.close().await;
+    Ok(())
+}

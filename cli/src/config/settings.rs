@@ -1,0 +1,382 @@
+//! Everything the commands need, read from the merged tree with Backstage's key names and our
+//! defaults (DESIGN.md §8). Every check that can fail does so here, at start-up, naming the key.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use api::{ApiConfig, AuthConfig, StaticToken};
+use catalog::{CatalogConfig, LocationConfig, Rule};
+use serde_json::Value;
+use store::{DbSettings, PgSettings, SqliteLocation};
+
+use super::ConfigError;
+use super::reader::Reader;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// No configuration was found at all: the embedded defaults apply.
+    pub embedded_default: bool,
+    pub listen_host: String,
+    pub listen_port: u16,
+    pub database: DbSettings,
+    pub database_kind: DatabaseKind,
+    pub working_directory: PathBuf,
+    pub auth: AuthConfig,
+    pub api: ApiConfig,
+    pub concurrency: usize,
+    pub task_timeout: Duration,
+    pub janitor_frequency: Duration,
+    pub recovery_enabled: bool,
+    pub stale_timeout: Duration,
+    pub max_attempts: i32,
+    pub retention: Option<Duration>,
+    pub shutdown_grace: Duration,
+    pub environment: actions::Environment,
+    pub catalog: CatalogConfig,
+}
+
+impl Settings {
+    pub fn from_tree(tree: &Value, found: bool, cwd: &std::path::Path) -> Result<Self, ConfigError> {
+        let r = Reader::new(tree);
+        let (listen_host, listen_port) = listen(&r)?;
+        let (database, database_kind) = database(&r, cwd)?;
+        let working_directory = match r.string("backend.workingDirectory")? {
+            Some(dir) => cwd.join(dir),
+            None => std::env::temp_dir().join("scaffolder"),
+        };
+        // Checked now so a wrong type fails at start-up; used by features that link back to us.
+        r.string("backend.baseUrl")?;
+        let auth = auth(&r, found)?;
+        let api = ApiConfig {
+            max_body_bytes: r.integer("backend.maxRequestBodySize", 1024, 1 << 30)?.unwrap_or(10 * 1024 * 1024)
+                as usize,
+            max_queue_depth: r.integer("scaffolder.maxQueueDepth", 1, i64::from(i32::MAX))?.unwrap_or(10_000),
+            ..ApiConfig::default()
+        };
+        let concurrency = match r.get("scaffolder.concurrentTasksLimit") {
+            // Backstage allows `Infinity`; a very large pool is the closest we have.
+            Some(Value::String(s)) if s == "Infinity" => 10_000,
+            _ => r.integer("scaffolder.concurrentTasksLimit", 0, 10_000)?.unwrap_or(10) as usize,
+        };
+        let recovery_enabled = match r.bool("scaffolder.taskRecovery.enabled")? {
+            Some(enabled) => enabled,
+            None => r.bool("scaffolder.EXPERIMENTAL_recoverTasks")?.unwrap_or(true),
+        };
+        let stale_timeout = match r.duration("scaffolder.taskRecovery.staleTimeout")? {
+            Some(timeout) => timeout,
+            None => r.duration("scaffolder.EXPERIMENTAL_recoverTasksTimeout")?.unwrap_or(Duration::from_secs(30)),
+        };
+        if stale_timeout < Duration::from_millis(500) {
+            return Err(ConfigError::Invalid {
+                key: "scaffolder.taskRecovery.staleTimeout".to_owned(),
+                message: "must be at least 500 ms (heartbeats run several times per timeout)".to_owned(),
+            });
+        }
+        let retention = r.duration("scaffolder.taskRetention")?.unwrap_or(Duration::from_secs(30 * 86_400));
+        Ok(Settings {
+            embedded_default: !found,
+            listen_host,
+            listen_port,
+            database,
+            database_kind,
+            working_directory,
+            auth,
+            api,
+            concurrency,
+            task_timeout: r.duration("scaffolder.taskTimeout")?.unwrap_or(Duration::from_secs(24 * 3600)),
+            janitor_frequency: r
+                .duration("scaffolder.taskTimeoutJanitorFrequency")?
+                .unwrap_or(Duration::from_secs(300)),
+            recovery_enabled,
+            stale_timeout,
+            max_attempts: r.integer("scaffolder.taskRecovery.maxAttempts", 1, 1000)?.unwrap_or(5) as i32,
+            retention: (!retention.is_zero()).then_some(retention),
+            shutdown_grace: r.duration("scaffolder.shutdownGracePeriod")?.unwrap_or(Duration::from_secs(25)),
+            environment: environment(&r)?,
+            catalog: catalog(&r)?,
+        })
+    }
+
+    /// Whether the service listens only on this machine.
+    pub fn is_loopback(&self) -> bool {
+        self.listen_host == "localhost" || self.listen_host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+fn listen(r: &Reader<'_>) -> Result<(String, u16), ConfigError> {
+    let port_key = "backend.listen.port";
+    let (host, port) = match r.get("backend.listen") {
+        None => (None, None),
+        // Backstage also accepts `listen: ':7007'` or `listen: '0.0.0.0:7007'`.
+        Some(Value::String(text)) => {
+            let (host, port) = text.rsplit_once(':').unwrap_or(("", text));
+            let port = port.parse::<f64>().map_err(|_| ConfigError::Invalid {
+                key: "backend.listen".to_owned(),
+                message: format!("'{text}' is not [host]:port"),
+            })?;
+            ((!host.is_empty()).then(|| host.to_owned()), Some(port))
+        }
+        Some(_) => (r.string("backend.listen.host")?, r.number(port_key)?),
+    };
+    let port = match port {
+        None => 7007,
+        Some(p) if p.fract() == 0.0 && (0.0..=65535.0).contains(&p) => p as u16,
+        Some(p) => {
+            return Err(ConfigError::Invalid {
+                key: port_key.to_owned(),
+                message: format!("{p} is not a port number"),
+            });
+        }
+    };
+    Ok((host.filter(|h| !h.is_empty()).unwrap_or_else(|| "127.0.0.1".to_owned()), port))
+}
+
+fn database(r: &Reader<'_>, cwd: &std::path::Path) -> Result<(DbSettings, DatabaseKind), ConfigError> {
+    let client = r.string("backend.database.client")?;
+    match client.as_deref() {
+        None | Some("better-sqlite3") | Some("sqlite3") => {
+            let location = match r.get("backend.database.connection") {
+                None => SqliteLocation::File(cwd.join("scaffolder.sqlite")),
+                Some(Value::String(s)) if s == ":memory:" => SqliteLocation::Memory,
+                Some(Value::String(path)) => SqliteLocation::File(cwd.join(path)),
+                Some(Value::Object(_)) => match (
+                    r.string("backend.database.connection.filename")?,
+                    r.string("backend.database.connection.directory")?,
+                ) {
+                    (Some(name), _) if name == ":memory:" => SqliteLocation::Memory,
+                    (Some(file), _) => SqliteLocation::File(cwd.join(file)),
+                    // Backstage keeps one file per plugin in the directory.
+                    (None, Some(directory)) => SqliteLocation::File(cwd.join(directory).join("scaffolder.sqlite")),
+                    (None, None) => SqliteLocation::File(cwd.join("scaffolder.sqlite")),
+                },
+                Some(other) => {
+                    return Err(ConfigError::WrongType {
+                        key: "backend.database.connection".to_owned(),
+                        found: kind_of(other),
+                        wanted: "string or object",
+                    });
+                }
+            };
+            Ok((DbSettings::Sqlite(location), DatabaseKind::Sqlite))
+        }
+        Some("pg") | Some("postgres") | Some("postgresql") => {
+            let mut pg = PgSettings {
+                max_connections: r.integer("backend.database.knexConfig.pool.max", 1, 1000)?.map(|n| n as u32),
+                ..PgSettings::default()
+            };
+            match r.get("backend.database.connection") {
+                None => {}
+                Some(Value::String(url)) => pg.url = Some(url.clone()),
+                Some(Value::Object(_)) => {
+                    pg.url = r.string("backend.database.connection.connectionString")?;
+                    pg.host = r.string("backend.database.connection.host")?;
+                    pg.port = r.integer("backend.database.connection.port", 1, 65535)?.map(|p| p as u16);
+                    pg.user = r.string("backend.database.connection.user")?;
+                    pg.password = r.string("backend.database.connection.password")?;
+                    pg.database = r.string("backend.database.connection.database")?;
+                }
+                Some(other) => {
+                    return Err(ConfigError::WrongType {
+                        key: "backend.database.connection".to_owned(),
+                        found: kind_of(other),
+                        wanted: "string or object",
+                    });
+                }
+            }
+            Ok((DbSettings::Postgres(pg), DatabaseKind::Postgres))
+        }
+        Some(other) => Err(ConfigError::Invalid {
+            key: "backend.database.client".to_owned(),
+            message: format!(
+                "unknown database client '{other}'; use pg (PostgreSQL) or better-sqlite3 (embedded SQLite)"
+            ),
+        }),
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "array",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "boolean",
+        _ => "value",
+    }
+}
+
+fn auth(r: &Reader<'_>, found: bool) -> Result<AuthConfig, ConfigError> {
+    let mut static_tokens = Vec::new();
+    if let Some(entries) = r.array("backend.auth.externalAccess")? {
+        for (i, entry) in entries.iter().enumerate() {
+            let item = Reader::item(entry);
+            let key = |field: &str| format!("backend.auth.externalAccess[{i}].{field}");
+            let kind = item.string("type").map_err(|_| ConfigError::WrongType {
+                key: key("type"),
+                found: "value",
+                wanted: "string",
+            })?;
+            match kind.as_deref() {
+                Some("static") => {
+                    let token = item.string("options.token")?.ok_or_else(|| ConfigError::Invalid {
+                        key: key("options.token"),
+                        message: "is required".to_owned(),
+                    })?;
+                    if token.len() < 8 || token.contains(char::is_whitespace) {
+                        return Err(ConfigError::Invalid {
+                            key: key("options.token"),
+                            message: "must be at least 8 characters without whitespace".to_owned(),
+                        });
+                    }
+                    let subject = item.string("options.subject")?.ok_or_else(|| ConfigError::Invalid {
+                        key: key("options.subject"),
+                        message: "is required".to_owned(),
+                    })?;
+                    static_tokens.push(StaticToken { token, subject });
+                }
+                // Other access methods (legacy, jwks) are read by the auth module when it supports them.
+                Some(_) => {}
+                None => return Err(ConfigError::Invalid { key: key("type"), message: "is required".to_owned() }),
+            }
+        }
+    }
+    let disable = match r.bool("backend.auth.dangerouslyDisableDefaultAuthPolicy")? {
+        Some(disable) => disable,
+        // The embedded default (no configuration at all) runs without tokens, on loopback only.
+        None => !found,
+    };
+    Ok(AuthConfig { disable_default_policy: disable, static_tokens })
+}
+
+fn environment(r: &Reader<'_>) -> Result<actions::Environment, ConfigError> {
+    let mut environment = actions::Environment::default();
+    if let Some(parameters) = r.object("scaffolder.defaultEnvironment.parameters")? {
+        environment.parameters = parameters.clone();
+    }
+    if let Some(secrets) = r.object("scaffolder.defaultEnvironment.secrets")? {
+        for key in secrets.keys() {
+            let value = r.string(&format!("scaffolder.defaultEnvironment.secrets.{key}"))?.unwrap_or_default();
+            environment.secrets.insert(key.clone(), value);
+        }
+    }
+    Ok(environment)
+}
+
+fn rules(value: &Value, key: &str) -> Result<Vec<Rule>, ConfigError> {
+    let Some(items) = value.as_array() else {
+        return Err(ConfigError::WrongType { key: key.to_owned(), found: kind_of(value), wanted: "array" });
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            let allow = rule.get("allow").and_then(Value::as_array).ok_or_else(|| ConfigError::Invalid {
+                key: format!("{key}[{i}].allow"),
+                message: "must be a list of entity kinds".to_owned(),
+            })?;
+            Ok(Rule { allow: allow.iter().filter_map(Value::as_str).map(str::to_owned).collect() })
+        })
+        .collect()
+}
+
+fn catalog(r: &Reader<'_>) -> Result<CatalogConfig, ConfigError> {
+    let rules_config = r.get("catalog.rules").map(|v| rules(v, "catalog.rules")).transpose()?;
+    let mut locations = Vec::new();
+    if let Some(items) = r.array("catalog.locations")? {
+        for (i, item) in items.iter().enumerate() {
+            let reader = Reader::item(item);
+            let key = |field: &str| format!("catalog.locations[{i}].{field}");
+            let kind = reader
+                .string("type")?
+                .ok_or_else(|| ConfigError::Invalid { key: key("type"), message: "is required".to_owned() })?;
+            let target = reader
+                .string("target")?
+                .ok_or_else(|| ConfigError::Invalid { key: key("target"), message: "is required".to_owned() })?;
+            let rules = reader.get("rules").map(|v| rules(v, &key("rules"))).transpose()?;
+            locations.push(LocationConfig { kind, target, rules });
+        }
+    }
+    Ok(CatalogConfig { rules: rules_config, locations })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn settings(tree: Value) -> Result<Settings, ConfigError> {
+        Settings::from_tree(&tree, true, std::path::Path::new("/srv"))
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let s = Settings::from_tree(&json!({}), false, std::path::Path::new("/srv")).unwrap();
+        assert!(s.embedded_default);
+        assert_eq!((s.listen_host.as_str(), s.listen_port), ("127.0.0.1", 7007));
+        assert_eq!(s.database_kind, DatabaseKind::Sqlite);
+        assert!(
+            matches!(&s.database, DbSettings::Sqlite(SqliteLocation::File(p)) if p == std::path::Path::new("/srv/scaffolder.sqlite"))
+        );
+        assert!(s.auth.disable_default_policy);
+        assert_eq!(s.concurrency, 10);
+        assert!(s.recovery_enabled);
+        assert_eq!(s.stale_timeout, Duration::from_secs(30));
+        assert_eq!(s.shutdown_grace, Duration::from_secs(25));
+        assert_eq!(s.api.max_queue_depth, 10_000);
+        // A configuration file of one's own requires tokens unless it says otherwise.
+        assert!(!settings(json!({})).unwrap().auth.disable_default_policy);
+    }
+
+    #[test]
+    fn reads_backstage_keys() {
+        let s = settings(json!({
+            "backend": {
+                "listen": {"host": "0.0.0.0", "port": "8080"},
+                "database": {"client": "pg", "connection": {"host": "db", "port": 5433, "user": "u", "password": "p", "database": "d"}},
+                "auth": {"externalAccess": [{"type": "static", "options": {"token": "abcdefgh12", "subject": "ci"}}]},
+            },
+            "scaffolder": {"concurrentTasksLimit": 0, "taskTimeout": "PT10M", "taskRecovery": {"enabled": false, "staleTimeout": {"seconds": 5}}},
+            "catalog": {"rules": [{"allow": ["Template"]}], "locations": [{"type": "file", "target": "t.yaml"}]},
+        }))
+        .unwrap();
+        assert_eq!((s.listen_host.as_str(), s.listen_port), ("0.0.0.0", 8080));
+        assert!(!s.is_loopback());
+        let DbSettings::Postgres(pg) = &s.database else { panic!() };
+        assert_eq!((pg.host.as_deref(), pg.port, pg.database.as_deref()), (Some("db"), Some(5433), Some("d")));
+        assert_eq!(s.auth.static_tokens[0].subject, "ci");
+        assert_eq!(s.concurrency, 0);
+        assert_eq!(s.task_timeout, Duration::from_secs(600));
+        assert!(!s.recovery_enabled);
+        assert_eq!(s.stale_timeout, Duration::from_secs(5));
+        assert_eq!(s.catalog.locations[0].target, "t.yaml");
+        assert_eq!(settings(json!({"backend": {"listen": ":9000"}})).unwrap().listen_port, 9000);
+    }
+
+    #[test]
+    fn wrong_values_name_their_key() {
+        let cases = [
+            (json!({"backend": {"database": {"client": "mysql"}}}), "backend.database.client"),
+            (json!({"backend": {"listen": {"port": "http"}}}), "backend.listen.port"),
+            (json!({"backend": {"listen": {"port": 70000}}}), "backend.listen.port"),
+            (json!({"scaffolder": {"concurrentTasksLimit": "many"}}), "scaffolder.concurrentTasksLimit"),
+            (json!({"scaffolder": {"taskTimeout": "soon"}}), "scaffolder.taskTimeout"),
+            (json!({"scaffolder": {"taskRecovery": {"enabled": "yes"}}}), "scaffolder.taskRecovery.enabled"),
+            (
+                json!({"backend": {"auth": {"externalAccess": [{"type": "static", "options": {"token": "short", "subject": "x"}}]}}}),
+                "backend.auth.externalAccess[0].options.token",
+            ),
+            (json!({"catalog": {"locations": [{"type": "file"}]}}), "catalog.locations[0].target"),
+            (json!({"catalog": {"rules": {"allow": []}}}), "catalog.rules"),
+        ];
+        for (tree, key) in cases {
+            let error = settings(tree.clone()).unwrap_err().to_string();
+            assert!(error.contains(key), "{tree}: {error}");
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Building the components from [`Settings`], and the process-level plumbing every command
+//! shares: logging, metrics, signals, the HTTP listener.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actions::{Registry, RegistryConfig, Runner, RunnerConfig};
+use anyhow::{Context, bail};
+use catalog::{Catalog, CatalogConfig, LocationConfig, Rule};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use store::{Store, SweepConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use worker::{JanitorConfig, WorkerConfig};
+
+use crate::config::{ConfigSources, DatabaseKind, Settings, load};
+use crate::samples;
+
+/// `LOG_LEVEL` (Backstage's variable) or `RUST_LOG` choose the level; `LOG_FORMAT=json` makes
+/// logs JSON lines for log collectors.
+pub fn init_logging() {
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("LOG_LEVEL"))
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".to_owned());
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub fn settings(files: &[PathBuf]) -> anyhow::Result<Settings> {
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let (tree, found) = load(&ConfigSources { files: files.to_vec(), cwd: cwd.clone(), env })?;
+    Ok(Settings::from_tree(&tree, found, &cwd)?)
+}
+
+pub fn require_postgres(settings: &Settings, command: &str) -> anyhow::Result<()> {
+    if settings.database_kind != DatabaseKind::Postgres {
+        bail!(
+            "`scaffolder {command}` runs beside other processes and needs PostgreSQL (backend.database.client: pg); \
+             the embedded SQLite database is only for `scaffolder serve`"
+        );
+    }
+    Ok(())
+}
+
+/// Running without authentication is only allowed where nobody else can reach the service.
+pub fn check_auth_exposure(settings: &Settings) -> anyhow::Result<()> {
+    if !settings.auth.disable_default_policy || settings.is_loopback() {
+        return Ok(());
+    }
+    if settings.embedded_default {
+        bail!(
+            "refusing to listen on {} without authentication: the embedded default runs without tokens only on a \
+             loopback address. Listen on 127.0.0.1, or configure backend.auth.externalAccess tokens",
+            settings.listen_host
+        );
+    }
+    tracing::warn!(
+        host = %settings.listen_host,
+        "backend.auth.dangerouslyDisableDefaultAuthPolicy is set on a non-loopback address: anyone who can reach this port can run templates"
+    );
+    Ok(())
+}
+
+/// Connects and applies pending migrations (safe from several processes at once).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database).await.context("cannot connect to the database")?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+pub fn metrics() -> PrometheusHandle {
+    const SECONDS: &[f64] =
+        &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0];
+    PrometheusBuilder::new()
+        .set_buckets(SECONDS)
+        .expect("static buckets")
+        .install_recorder()
+        .expect("the metrics recorder is installed once")
+}
+
+/// Loads `catalog.locations`; with none configured, the sample templates compiled into the binary.
+pub async fn load_catalog(settings: &Settings, store: &Store) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir()?;
+    let config = if settings.catalog.locations.is_empty() {
+        let directory = settings.working_directory.join("sample-templates");
+        let files = samples::extract(&directory).context("cannot write the sample templates")?;
+        CatalogConfig {
+            rules: Some(vec![Rule { allow: vec!["Template".to_owned(), "Location".to_owned()] }]),
+            locations: files
+                .into_iter()
+                .map(|f| LocationConfig { kind: "file".to_owned(), target: f.display().to_string(), rules: None })
+                .collect(),
+        }
+    } else {
+        settings.catalog.clone()
+    };
+    let report = Catalog::new(store.clone(), config).load_configured(&cwd).await?;
+    for problem in &report.problems {
+        tracing::warn!("catalog: {problem}");
+    }
+    tracing::info!(entities = report.loaded.len(), "catalog loaded: {}", report.loaded.join(", "));
+    Ok(())
+}
+
+pub fn registry(_settings: &Settings) -> Arc<Registry> {
+    Arc::new(Registry::builtin(&RegistryConfig::default()))
+}
+
+pub fn runner(settings: &Settings) -> Arc<Runner> {
+    Arc::new(Runner::new(
+        registry(settings),
+        RunnerConfig { recovery_enabled: settings.recovery_enabled, environment: settings.environment.clone() },
+    ))
+}
+
+pub fn worker_config(settings: &Settings) -> anyhow::Result<WorkerConfig> {
+    std::fs::create_dir_all(&settings.working_directory).with_context(|| {
+        format!("backend.workingDirectory {} cannot be created", settings.working_directory.display())
+    })?;
+    let probe = settings.working_directory.join(format!(".write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| {
+        format!("backend.workingDirectory {} is not writable", settings.working_directory.display())
+    })?;
+    let _ = std::fs::remove_file(probe);
+    let host =
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "host".to_owned());
+    Ok(WorkerConfig {
+        worker_id: format!("{host}:{}:{:04x}", std::process::id(), fastrand::u16(..)),
+        concurrency: settings.concurrency,
+        working_directory: settings.working_directory.clone(),
+        heartbeat_interval: (settings.stale_timeout / 6).clamp(Duration::from_millis(100), Duration::from_secs(5)),
+        lease_ttl: settings.stale_timeout,
+        poll_interval: Duration::from_secs(1),
+        task_timeout: settings.task_timeout,
+        shutdown_grace: settings.shutdown_grace,
+    })
+}
+
+pub fn janitor_config(settings: &Settings) -> JanitorConfig {
+    JanitorConfig {
+        sweep: SweepConfig {
+            recovery_enabled: settings.recovery_enabled,
+            stale_timeout: settings.stale_timeout,
+            max_attempts: settings.max_attempts,
+            task_timeout: Some(settings.task_timeout),
+            retention: settings.retention,
+        },
+        // Backstage checks for lost workers every 10 s; a third of the lease is never later.
+        recovery_interval: (settings.stale_timeout / 3).clamp(Duration::from_millis(500), Duration::from_secs(10)),
+        full_interval: settings.janitor_frequency,
+    }
+}
+
+/// Cancels `token` on SIGTERM or SIGINT.
+pub fn on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT received: shutting down"),
+        }
+        token.cancel();
+    });
+}
+
+pub async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
+    let address = format!("{}:{}", settings.listen_host, settings.listen_port);
+    let listener =
+        TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address} (backend.listen)"))?;
+    let local = listener.local_addr()?;
+    tracing::info!("listening on http://{local}");
+    // Scripts and tests read this line to find the port (backend.listen.port: 0 picks one).
+    println!("scaffolder listening on http://{local}");
+    Ok(listener)
+}
+
+/// Serves until `stop`, then lets open requests finish for a few seconds (event streams never
+/// finish on their own, so they are cut after that).
+pub async fn serve_http(listener: TcpListener, app: axum::Router, stop: CancellationToken) -> anyhow::Result<()> {
+    let graceful = stop.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move { graceful.cancelled().await });
+    tokio::select! {
+        result = server => result.context("the HTTP server failed")?,
+        _ = async {
+            stop.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        } => tracing::info!("closing remaining HTTP connections"),
+    }
+    Ok(())
+}
