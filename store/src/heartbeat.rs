@@ -15,7 +15,7 @@ impl Store {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
-        let mut alive: HashMap<Uuid, bool> = HashMap::new();
+        let mut alive: HashMap<(Uuid, i32), bool> = HashMap::new();
         match &self.db {
             Db::Pg(pool) => {
                 let ids: Vec<Uuid> = leases.iter().map(|l| l.task_id).collect();
@@ -28,14 +28,14 @@ impl Store {
                         JOIN unnest($1::uuid[], $2::int4[]) AS l(id, attempt) ON t.id = l.id AND t.attempt = l.attempt
                         WHERE t.status = 'processing' ORDER BY t.id FOR NO KEY UPDATE OF t)
                      UPDATE tasks t SET last_heartbeat_at = now() FROM mine WHERE t.id = mine.id
-                     RETURNING t.id, t.cancel_requested_at IS NOT NULL AS cancel_requested",
+                     RETURNING t.id, t.attempt, t.cancel_requested_at IS NOT NULL AS cancel_requested",
                 )
                 .bind(&ids)
                 .bind(&attempts)
                 .fetch_all(pool)
                 .await?;
                 for row in rows {
-                    alive.insert(row.try_get("id")?, row.try_get("cancel_requested")?);
+                    alive.insert((row.try_get("id")?, row.try_get("attempt")?), row.try_get("cancel_requested")?);
                 }
             }
             Db::Sqlite { write, .. } => {
@@ -44,14 +44,14 @@ impl Store {
                     let row = sqlx::query(
                         "UPDATE tasks SET last_heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
                          WHERE id = ?1 AND attempt = ?2 AND status = 'processing'
-                         RETURNING id, cancel_requested_at IS NOT NULL AS cancel_requested",
+                         RETURNING id, attempt, cancel_requested_at IS NOT NULL AS cancel_requested",
                     )
                     .bind(lease.task_id.to_string())
                     .bind(lease.attempt)
                     .fetch_optional(&mut *tx)
                     .await?;
                     if let Some(row) = row {
-                        alive.insert(parse_uuid(row.try_get("id")?)?, row.try_get("cancel_requested")?);
+                        alive.insert((parse_uuid(row.try_get("id")?)?, row.try_get("attempt")?), row.try_get("cancel_requested")?);
                     }
                 }
                 tx.commit().await?;
@@ -59,7 +59,7 @@ impl Store {
         }
         Ok(leases
             .iter()
-            .map(|lease| match alive.get(&lease.task_id) {
+            .map(|lease| match alive.get(&(lease.task_id, lease.attempt)) {
                 Some(cancel_requested) => {
                     HeartbeatReply { lease: *lease, alive: true, cancel_requested: *cancel_requested }
                 }

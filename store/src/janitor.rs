@@ -153,6 +153,7 @@ impl Store {
                     })
                     .collect::<Result<Vec<_>>>()?;
                 if candidates.is_empty() {
+                    tx.rollback().await?;
                     return Ok(0);
                 }
                 let ids: Vec<Uuid> = candidates.iter().map(|c| c.id).collect();

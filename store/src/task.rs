@@ -217,6 +217,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(status) = status else {
+                    tx.rollback().await?;
                     return Ok(CancelOutcome::NotFound);
                 };
                 let outcome = match parse_status(&status)? {
@@ -257,6 +258,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(status) = status else {
+                    tx.rollback().await?;
                     return Ok(CancelOutcome::NotFound);
                 };
                 let outcome = match parse_status(&status)? {
@@ -313,10 +315,12 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(status) = status else {
+                    tx.rollback().await?;
                     return Ok(RetryOutcome::NotFound);
                 };
                 let status = parse_status(&status)?;
                 if !status.is_terminal() {
+                    tx.rollback().await?;
                     return Ok(RetryOutcome::NotTerminal(status));
                 }
                 sqlx::query(
@@ -344,10 +348,12 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(status) = status else {
+                    tx.rollback().await?;
                     return Ok(RetryOutcome::NotFound);
                 };
                 let status = parse_status(&status)?;
                 if !status.is_terminal() {
+                    tx.rollback().await?;
                     return Ok(RetryOutcome::NotTerminal(status));
                 }
                 sqlx::query(
@@ -436,8 +442,10 @@ where
         // Only allow-listed column names reach the SQL text.
         query.push(order.field.column()).push(if order.descending { " DESC" } else { " ASC" });
     }
-    // A stable tie-break so that paging never repeats or skips a task.
-    query.push(", id ASC");
+    // A stable tie-break so that paging never repeats or skips a task. Ids are time-ordered
+    // (UUIDv7), so they break creation-time ties in creation order.
+    let newest_first = filter.order.iter().find(|o| o.field == OrderField::CreatedAt).is_none_or(|o| o.descending);
+    query.push(if newest_first { ", created_at DESC, id DESC" } else { ", created_at ASC, id ASC" });
     // Without a limit, one larger than any table (both databases accept it).
     query.push(" LIMIT ").push_bind(filter.limit.unwrap_or(i64::MAX).max(0));
     query.push(" OFFSET ").push_bind(filter.offset.unwrap_or(0).max(0));

@@ -1,0 +1,15 @@
+//! The integration suite: one test binary (faster to build and link than one per file).
+//!
+//! - `store_contract`: the same queue semantics proven on PostgreSQL and on SQLite.
+//! - `api`: the HTTP API, driven through the router (no socket), against Backstage's captures.
+//! - `worker`: the worker pool in-process, on real PostgreSQL.
+//! - `processes`: real `scaffolder` processes: API + workers, kill -9, SIGTERM, cancels across
+//!   processes, a PostgreSQL restart, 500 tasks.
+//! - `cli`: start-up behaviour and configuration errors of the binary.
+
+mod api;
+mod cli;
+mod processes;
+mod store_contract;
+mod support;
+mod worker;
