@@ -51,7 +51,10 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if let Some(row) = row {
-                        alive.insert((parse_uuid(row.try_get("id")?)?, row.try_get("attempt")?), row.try_get("cancel_requested")?);
+                        alive.insert(
+                            (parse_uuid(row.try_get("id")?)?, row.try_get("attempt")?),
+                            row.try_get("cancel_requested")?,
+                        );
                     }
                 }
                 tx.commit().await?;
