@@ -220,16 +220,14 @@ impl Runner {
             if let Some(reason @ (StopReason::Shutdown | StopReason::LeaseLost)) = run.stop.reason() {
                 return self.interrupted(run, reason);
             }
-            if first_error.is_some() {
-                if stopped || !self.runs_after_failure(step, &context) {
-                    emit_step(
-                        run.sink,
-                        step,
-                        &format!("Skipping step {} because a previous step failed", step.id()),
-                        "skipped",
-                    );
-                    continue;
-                }
+            if first_error.is_some() && (stopped || !self.runs_after_failure(step, &context)) {
+                emit_step(
+                    run.sink,
+                    step,
+                    &format!("Skipping step {} because a previous step failed", step.id()),
+                    "skipped",
+                );
+                continue;
             }
             let status_context = context.clone().with_status_checks(first_error.is_some());
             let started = Instant::now();

@@ -21,7 +21,7 @@ pub fn parse(value: &Value) -> Result<Duration, String> {
 }
 
 fn seconds(total: f64) -> Result<Duration, String> {
-    if !total.is_finite() || total < 0.0 || total > 1e10 {
+    if !total.is_finite() || !(0.0..=1e10).contains(&total) {
         return Err("the duration is negative or too large".to_owned());
     }
     Ok(Duration::from_secs_f64(total))

@@ -18,8 +18,8 @@ pub struct ConfigSources {
     pub env: BTreeMap<String, String>,
 }
 
-/// The merged tree, and whether any configuration was found at all (none means the embedded
-/// defaults apply).
+/// The merged tree, and whether a configuration file was found (none means the embedded defaults
+/// apply; `APP_CONFIG_` overrides adjust them without leaving them).
 pub fn load(sources: &ConfigSources) -> Result<(Value, bool), ConfigError> {
     let files: Vec<PathBuf> = if sources.files.is_empty() {
         ["app-config.yaml", "app-config.local.yaml"]
@@ -36,7 +36,7 @@ pub fn load(sources: &ConfigSources) -> Result<(Value, bool), ConfigError> {
         merge(&mut merged, value);
     }
     let overrides = env_overrides(&sources.env)?;
-    let found = !files.is_empty() || !overrides.is_empty();
+    let found = !files.is_empty();
     for (path, value) in overrides {
         set_path(&mut merged, &path, value);
     }
@@ -182,10 +182,10 @@ fn env_overrides(env: &BTreeMap<String, String>) -> Result<Vec<(Vec<String>, Val
 fn set_path(root: &mut Value, path: &[String], value: Value) {
     let mut node = root;
     for part in &path[..path.len() - 1] {
-        if !node.get(part).is_some_and(Value::is_object) {
-            if let Value::Object(map) = node {
-                map.insert(part.clone(), Value::Object(Map::new()));
-            }
+        if !node.get(part).is_some_and(Value::is_object)
+            && let Value::Object(map) = node
+        {
+            map.insert(part.clone(), Value::Object(Map::new()));
         }
         node = node.get_mut(part).expect("just inserted");
     }

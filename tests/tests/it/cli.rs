@@ -1,1 +1,124 @@
-//! placeholder
+//! The binary's start-up: the embedded default, configuration errors that name their key, and
+//! commands that refuse what they cannot do.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::db::TestDb;
+use crate::support::eventually;
+use crate::support::process::{Scaffolder, run_to_end};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_runs_a_sample_template_with_no_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    // No app-config.yaml: SQLite in the working directory, the built-in samples, no tokens on
+    // loopback. Only the port is overridden, so that tests never collide on 7007.
+    let work = dir.path().join("tmp");
+    std::fs::create_dir(&work).unwrap();
+    let server = Scaffolder::start_with(
+        "serve",
+        &["serve"],
+        None,
+        dir.path(),
+        &[("APP_CONFIG_backend_listen_port", "0"), ("TMPDIR", work.to_str().unwrap())],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let api = server.api();
+    let created: Value = client
+        .post(format!("{api}/tasks"))
+        .json(&json!({"templateRef": "template:default/hello-world", "values": {"name": "newcomer", "pause": 0}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("created").to_owned();
+    let events: Value = eventually(Duration::from_secs(20), "the sample to finish", || async {
+        let events: Value = client.get(format!("{api}/tasks/{id}/events")).send().await.ok()?.json().await.ok()?;
+        let done = events.as_array()?.iter().any(|e| e["type"] == "completion");
+        done.then_some(events)
+    })
+    .await;
+    let completion = events.as_array().unwrap().iter().find(|e| e["type"] == "completion").unwrap();
+    assert_eq!(
+        completion["body"]["output"],
+        json!({"text": [{"title": "Greeting", "content": "Said hello to newcomer."}]})
+    );
+    assert!(dir.path().join("scaffolder.sqlite").exists(), "the embedded database lives in the working directory");
+    let templates =
+        client.get(format!("{api}/templates/default/template/long-running/parameter-schema")).send().await.unwrap();
+    assert_eq!(templates.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_name_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("backend:\n  database:\n    client: mysql\n", "backend.database.client"),
+        ("backend:\n  listen:\n    port: seventy\n", "backend.listen.port"),
+        ("scaffolder:\n  concurrentTasksLimit: [1]\n", "scaffolder.concurrentTasksLimit"),
+        ("scaffolder:\n  taskTimeout: whenever\n", "scaffolder.taskTimeout"),
+        ("backend: [unclosed\n", "bad.yaml"),
+    ];
+    for (text, key) in cases {
+        std::fs::write(dir.path().join("bad.yaml"), text).unwrap();
+        let (status, _, stderr) = run_to_end(&["serve", "--config", "bad.yaml"], dir.path(), &[]).await;
+        assert_eq!(status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(key), "{key} named in: {stderr}");
+    }
+    let (status, _, stderr) = run_to_end(&["serve", "--config", "missing.yaml"], dir.path(), &[]).await;
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("missing.yaml"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_process_commands_refuse_sqlite_and_migrate_works_on_both() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sqlite.yaml"),
+        "backend:\n  database: {client: better-sqlite3, connection: ':memory:'}\n",
+    )
+    .unwrap();
+    for command in ["api", "worker", "janitor"] {
+        let (status, _, stderr) = run_to_end(&[command, "--config", "sqlite.yaml"], dir.path(), &[]).await;
+        assert_eq!(status.code(), Some(1), "{command}: {stderr}");
+        assert!(stderr.contains("needs PostgreSQL"), "{command}: {stderr}");
+    }
+    std::fs::write(
+        dir.path().join("file.yaml"),
+        "backend:\n  database: {client: better-sqlite3, connection: {filename: data.sqlite}}\n",
+    )
+    .unwrap();
+    let (status, stdout, stderr) = run_to_end(&["migrate", "--config", "file.yaml"], dir.path(), &[]).await;
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("migrations applied"));
+    assert!(dir.path().join("data.sqlite").exists());
+
+    let db = TestDb::postgres().await;
+    std::fs::write(
+        dir.path().join("pg.yaml"),
+        format!("backend:\n  database: {{client: pg, connection: '{}'}}\n", db.url),
+    )
+    .unwrap();
+    let (status, _, stderr) = run_to_end(&["migrate", "--config", "pg.yaml"], dir.path(), &[]).await;
+    assert!(status.success(), "{stderr}");
+    let (status, stdout, stderr) = run_to_end(&["janitor", "--once", "--config", "pg.yaml"], dir.path(), &[]).await;
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("janitor: recovered 0"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_refuses_to_listen_publicly_without_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, _, stderr) = run_to_end(
+        &["serve"],
+        dir.path(),
+        &[("APP_CONFIG_backend_listen_host", "0.0.0.0"), ("APP_CONFIG_backend_listen_port", "0")],
+    )
+    .await;
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("refusing to listen on 0.0.0.0 without authentication"), "{stderr}");
+}

@@ -2,7 +2,7 @@
 //! (DESIGN.md §8). Runs `initdb`/`pg_ctl` as the `postgres` user when the tests run as root.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 pub struct Cluster {
@@ -84,18 +84,6 @@ impl Cluster {
     pub fn restart(&self) {
         self.pg_ctl("stop");
         self.pg_ctl("start");
-    }
-
-    pub fn stop(&self) {
-        self.pg_ctl("stop");
-    }
-
-    pub fn start_again(&self) {
-        self.pg_ctl("start");
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 }
 

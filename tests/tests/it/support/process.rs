@@ -26,15 +26,23 @@ pub struct Scaffolder {
 impl Scaffolder {
     /// Starts `scaffolder <command> --config <config>` in `cwd` and waits until it listens.
     pub async fn start(name: &str, command: &str, config: &Path, cwd: &Path) -> Scaffolder {
-        Self::start_with(name, &[command], config, cwd, &[]).await
+        Self::start_with(name, &[command], Some(config), cwd, &[]).await
     }
 
-    pub async fn start_with(name: &str, args: &[&str], config: &Path, cwd: &Path, env: &[(&str, &str)]) -> Scaffolder {
+    /// Starts the binary with `args`, with `--config` only when `config` is given.
+    pub async fn start_with(
+        name: &str,
+        args: &[&str],
+        config: Option<&Path>,
+        cwd: &Path,
+        env: &[(&str, &str)],
+    ) -> Scaffolder {
         let mut command = Command::new(binary());
+        command.args(args);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
         command
-            .args(args)
-            .arg("--config")
-            .arg(config)
             .current_dir(cwd)
             .env("RUST_LOG", "info,sqlx=warn")
             .stdin(Stdio::null())
