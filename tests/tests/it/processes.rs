@@ -219,8 +219,12 @@ async fn a_cancel_sent_to_the_api_stops_a_task_on_another_process() {
     let api = deployment.start("api", "api", 0, 10).await;
     let worker = deployment.start("worker", "worker", 2, 10).await;
     let client = reqwest::Client::new();
+    let posted = Instant::now();
     let id = post(&client, &api.api(), "slow", json!({"seconds": 120})).await.unwrap();
     wait_for(&client, &api.api(), &id, "processing", Duration::from_secs(20)).await;
+    // Posted to an API-only process, claimed by the worker elsewhere: promptly (NOTIFY), and in
+    // any case within about a second (the poll); the deadline here is generous on purpose.
+    assert!(posted.elapsed() < Duration::from_secs(3), "claimed {:?} after posting", posted.elapsed());
     let pool = PgPool::connect(&db.url).await.unwrap();
     eventually(Duration::from_secs(20), "the wait to begin", || async {
         events_of(&pool, &id).await.iter().any(|(_, _, b)| b["message"] == "Beginning step Wait").then_some(())
@@ -313,4 +317,26 @@ async fn workers_ride_out_a_postgres_restart_without_losing_tasks() {
     assert_eq!(health.status(), 200);
     drop(worker);
     drop(api);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_follows_the_database() {
+    let cluster = Cluster::start();
+    let deployment = Deployment::new(&cluster.url());
+    let worker = deployment.start("worker", "worker", 2, 10).await;
+    let client = reqwest::Client::new();
+    let health =
+        || async { client.get(format!("{}/healthcheck", worker.url)).send().await.ok().map(|r| r.status().as_u16()) };
+    assert_eq!(health().await, Some(200));
+    cluster.stop();
+    eventually(Duration::from_secs(20), "the worker to report the database down", || async {
+        (health().await == Some(503)).then_some(())
+    })
+    .await;
+    cluster.start_again();
+    eventually(Duration::from_secs(30), "the worker to report healthy again", || async {
+        (health().await == Some(200)).then_some(())
+    })
+    .await;
+    drop(worker);
 }

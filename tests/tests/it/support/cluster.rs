@@ -80,6 +80,16 @@ impl Cluster {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// Stops the server hard, as a crash would.
+    pub fn stop(&self) {
+        self.pg_ctl("stop");
+    }
+
+    /// Starts a stopped server again on the same port.
+    pub fn start_again(&self) {
+        self.pg_ctl("start");
+    }
+
     /// Stops the server hard (as a crash would) and starts it again on the same port.
     pub fn restart(&self) {
         self.pg_ctl("stop");
