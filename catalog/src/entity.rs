@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use templates::is_valid_entity_name;
+
 use crate::rules::{Rule, allows};
 
 /// Why a document was refused, naming the field.
@@ -32,12 +34,12 @@ pub(crate) fn check(mut value: Value, rules: Option<&[Rule]>) -> Result<Checked,
         return Err("metadata must be a mapping".to_owned());
     };
     let name = metadata.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-    if !valid_name(&name) {
+    if !is_valid_entity_name(&name) {
         return Err(format!("metadata.name \"{name}\" must be 1-63 characters of [a-zA-Z0-9] separated by [-_.]"));
     }
     let namespace = match metadata.get("namespace") {
         None => "default".to_owned(),
-        Some(Value::String(namespace)) if valid_name(namespace) => namespace.clone(),
+        Some(Value::String(namespace)) if is_valid_entity_name(namespace) => namespace.clone(),
         Some(other) => return Err(format!("metadata.namespace {other} is not a valid namespace")),
     };
     // Backstage stores the namespace first, so echoed metadata reads the same.
@@ -50,13 +52,4 @@ pub(crate) fn check(mut value: Value, rules: Option<&[Rule]>) -> Result<Checked,
     }
     *metadata = ordered;
     Ok(Checked { kind, namespace, name, value })
-}
-
-fn valid_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !name.is_empty()
-        && name.len() <= 63
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }

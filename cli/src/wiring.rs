@@ -13,7 +13,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use store::{Store, SweepConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use worker::{JanitorConfig, WorkerConfig};
+use worker::{Janitor, JanitorConfig, WorkerConfig};
 
 use crate::config::{ConfigSources, DatabaseKind, Settings, load};
 use crate::samples;
@@ -157,6 +157,31 @@ pub fn janitor_config(settings: &Settings) -> JanitorConfig {
         // Backstage checks for lost workers every 10 s; a third of the lease is never later.
         recovery_interval: (settings.stale_timeout / 3).clamp(Duration::from_millis(500), Duration::from_secs(10)),
         full_interval: settings.janitor_frequency,
+    }
+}
+
+/// What long-running commands run beside their main job: the `LISTEN` relay (so this process
+/// hears writes made elsewhere) and, where tasks run, the janitor.
+pub struct Background {
+    token: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn start(store: &Store, settings: &Settings, with_janitor: bool) -> Background {
+        let token = CancellationToken::new();
+        let mut tasks = vec![store.spawn_listener(token.clone())];
+        if with_janitor {
+            tasks.push(tokio::spawn(Janitor::new(store.clone(), janitor_config(settings)).run(token.clone())));
+        }
+        Background { token, tasks }
+    }
+
+    pub async fn stop(self) {
+        self.token.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 

@@ -36,6 +36,19 @@ pub struct EntityRow {
     pub entity: String,
 }
 
+/// Builds an [`EntityRow`] from a row of either database, given its decoded uid.
+macro_rules! entity_row {
+    ($row:expr, $uid:expr) => {
+        EntityRow {
+            uid: $uid,
+            kind: $row.try_get("kind")?,
+            namespace: $row.try_get("namespace")?,
+            name: $row.try_get("name")?,
+            entity: $row.try_get("entity")?,
+        }
+    };
+}
+
 impl Store {
     /// Registers a location once; returns its id (the existing one if already registered).
     pub async fn location_upsert(&self, location_type: &str, target: &str) -> Result<Uuid> {
@@ -136,15 +149,7 @@ impl Store {
                     .bind(key)
                     .fetch_optional(pool)
                     .await?
-                    .map(|row| {
-                        Ok(EntityRow {
-                            uid: row.try_get("uid")?,
-                            kind: row.try_get("kind")?,
-                            namespace: row.try_get("namespace")?,
-                            name: row.try_get("name")?,
-                            entity: row.try_get("entity")?,
-                        })
-                    })
+                    .map(|row| Ok(entity_row!(row, row.try_get("uid")?)))
                     .transpose()
             }
             Db::Sqlite { read, .. } => {
@@ -152,15 +157,7 @@ impl Store {
                     .bind(key)
                     .fetch_optional(read)
                     .await?
-                    .map(|row| {
-                        Ok(EntityRow {
-                            uid: parse_uuid(row.try_get("uid")?)?,
-                            kind: row.try_get("kind")?,
-                            namespace: row.try_get("namespace")?,
-                            name: row.try_get("name")?,
-                            entity: row.try_get("entity")?,
-                        })
-                    })
+                    .map(|row| Ok(entity_row!(row, parse_uuid(row.try_get("uid")?)?)))
                     .transpose()
             }
         }
@@ -177,17 +174,7 @@ impl Store {
                 .bind(kind)
                 .fetch_all(pool)
                 .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(EntityRow {
-                            uid: row.try_get("uid")?,
-                            kind: row.try_get("kind")?,
-                            namespace: row.try_get("namespace")?,
-                            name: row.try_get("name")?,
-                            entity: row.try_get("entity")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?
+                rows.iter().map(|row| Ok(entity_row!(row, row.try_get("uid")?))).collect::<Result<Vec<_>>>()?
             }
             Db::Sqlite { read, .. } => {
                 let rows = sqlx::query(
@@ -197,15 +184,7 @@ impl Store {
                 .fetch_all(read)
                 .await?;
                 rows.iter()
-                    .map(|row| {
-                        Ok(EntityRow {
-                            uid: parse_uuid(row.try_get("uid")?)?,
-                            kind: row.try_get("kind")?,
-                            namespace: row.try_get("namespace")?,
-                            name: row.try_get("name")?,
-                            entity: row.try_get("entity")?,
-                        })
-                    })
+                    .map(|row| Ok(entity_row!(row, parse_uuid(row.try_get("uid")?)?)))
                     .collect::<Result<Vec<_>>>()?
             }
         };

@@ -6,6 +6,21 @@ use sqlx::Row;
 use crate::task::parse_uuid;
 use crate::{ClaimedTask, Db, Lease, Result, Store};
 
+/// Builds a [`ClaimedTask`] from a row of either database, given its decoded id.
+macro_rules! claimed {
+    ($row:expr, $id:expr) => {
+        ClaimedTask {
+            lease: Lease { task_id: $id, attempt: $row.try_get("attempt")? },
+            spec: $row.try_get("spec")?,
+            secrets: $row.try_get("secrets")?,
+            state: $row.try_get("state")?,
+            created_by: $row.try_get("created_by")?,
+            template_ref: $row.try_get("template_ref")?,
+            cancel_requested: $row.try_get("cancel_requested")?,
+        }
+    };
+}
+
 impl Store {
     /// Claims up to `limit` open tasks for `worker_id`. Two workers never get the same task:
     /// PostgreSQL skips rows another claimer has locked, SQLite has one writer.
@@ -29,19 +44,7 @@ impl Store {
                 .bind(worker_id)
                 .fetch_all(pool)
                 .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(ClaimedTask {
-                            lease: Lease { task_id: row.try_get("id")?, attempt: row.try_get("attempt")? },
-                            spec: row.try_get("spec")?,
-                            secrets: row.try_get("secrets")?,
-                            state: row.try_get("state")?,
-                            created_by: row.try_get("created_by")?,
-                            template_ref: row.try_get("template_ref")?,
-                            cancel_requested: row.try_get("cancel_requested")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(|row| Ok(claimed!(row, row.try_get("id")?))).collect()
             }
             Db::Sqlite { write, .. } => {
                 let rows = sqlx::query(
@@ -56,19 +59,7 @@ impl Store {
                 .bind(worker_id)
                 .fetch_all(write)
                 .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(ClaimedTask {
-                            lease: Lease { task_id: parse_uuid(row.try_get("id")?)?, attempt: row.try_get("attempt")? },
-                            spec: row.try_get("spec")?,
-                            secrets: row.try_get("secrets")?,
-                            state: row.try_get("state")?,
-                            created_by: row.try_get("created_by")?,
-                            template_ref: row.try_get("template_ref")?,
-                            cancel_requested: row.try_get("cancel_requested")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(|row| Ok(claimed!(row, parse_uuid(row.try_get("id")?)?))).collect()
             }
         }
     }

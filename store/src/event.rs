@@ -6,6 +6,19 @@ use uuid::Uuid;
 use crate::task::parse_uuid;
 use crate::{Db, EventRow, Result, Store};
 
+/// Builds an [`EventRow`] from a row of either database, given its decoded task id.
+macro_rules! event_row {
+    ($row:expr, $task_id:expr) => {
+        EventRow {
+            id: $row.try_get("id")?,
+            task_id: $task_id,
+            event_type: $row.try_get("event_type")?,
+            body: $row.try_get("body")?,
+            created_at: $row.try_get("created_at")?,
+        }
+    };
+}
+
 /// At most this many events per read; a reader continues from the last id it got.
 pub const EVENT_PAGE: i64 = 5000;
 
@@ -29,17 +42,7 @@ impl Store {
                 .bind(EVENT_PAGE)
                 .fetch_all(pool)
                 .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(EventRow {
-                            id: row.try_get("id")?,
-                            task_id: row.try_get("task_id")?,
-                            event_type: row.try_get("event_type")?,
-                            body: row.try_get("body")?,
-                            created_at: row.try_get("created_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(|row| Ok(event_row!(row, row.try_get("task_id")?))).collect()
             }
             Db::Sqlite { read, .. } => {
                 let rows = sqlx::query(
@@ -51,17 +54,7 @@ impl Store {
                 .bind(EVENT_PAGE)
                 .fetch_all(read)
                 .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(EventRow {
-                            id: row.try_get("id")?,
-                            task_id: parse_uuid(row.try_get("task_id")?)?,
-                            event_type: row.try_get("event_type")?,
-                            body: row.try_get("body")?,
-                            created_at: row.try_get("created_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(|row| Ok(event_row!(row, parse_uuid(row.try_get("task_id")?)?))).collect()
             }
         }
     }

@@ -451,36 +451,31 @@ where
     query.push(" OFFSET ").push_bind(filter.offset.unwrap_or(0).max(0));
 }
 
-pub(crate) fn pg_task_row(row: &PgRow) -> Result<TaskRow> {
-    Ok(TaskRow {
-        id: row.try_get("id")?,
-        spec: row.try_get("spec")?,
-        status: parse_status(row.try_get("status")?)?,
-        created_at: row.try_get("created_at")?,
-        last_heartbeat_at: row.try_get("last_heartbeat_at")?,
-        created_by: row.try_get("created_by")?,
-        template_ref: row.try_get("template_ref")?,
-        attempt: row.try_get("attempt")?,
-        claimed_by: row.try_get("claimed_by")?,
-        cancel_requested: row.try_get("cancel_requested")?,
-        completed_at: row.try_get("completed_at")?,
-    })
+/// Builds a [`TaskRow`] from a row of either database; only the id column decodes differently.
+macro_rules! task_row {
+    ($row:expr, $id:expr) => {
+        TaskRow {
+            id: $id,
+            spec: $row.try_get("spec")?,
+            status: parse_status($row.try_get("status")?)?,
+            created_at: $row.try_get("created_at")?,
+            last_heartbeat_at: $row.try_get("last_heartbeat_at")?,
+            created_by: $row.try_get("created_by")?,
+            template_ref: $row.try_get("template_ref")?,
+            attempt: $row.try_get("attempt")?,
+            claimed_by: $row.try_get("claimed_by")?,
+            cancel_requested: $row.try_get("cancel_requested")?,
+            completed_at: $row.try_get("completed_at")?,
+        }
+    };
 }
 
-pub(crate) fn sqlite_task_row(row: &SqliteRow) -> Result<TaskRow> {
-    Ok(TaskRow {
-        id: parse_uuid(row.try_get("id")?)?,
-        spec: row.try_get("spec")?,
-        status: parse_status(row.try_get("status")?)?,
-        created_at: row.try_get("created_at")?,
-        last_heartbeat_at: row.try_get("last_heartbeat_at")?,
-        created_by: row.try_get("created_by")?,
-        template_ref: row.try_get("template_ref")?,
-        attempt: row.try_get("attempt")?,
-        claimed_by: row.try_get("claimed_by")?,
-        cancel_requested: row.try_get("cancel_requested")?,
-        completed_at: row.try_get("completed_at")?,
-    })
+fn pg_task_row(row: &PgRow) -> Result<TaskRow> {
+    Ok(task_row!(row, row.try_get("id")?))
+}
+
+fn sqlite_task_row(row: &SqliteRow) -> Result<TaskRow> {
+    Ok(task_row!(row, parse_uuid(row.try_get("id")?)?))
 }
 
 pub(crate) fn parse_uuid(text: &str) -> Result<Uuid> {

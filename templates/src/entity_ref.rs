@@ -56,6 +56,18 @@ impl EntityRef {
     }
 }
 
+/// Backstage's rule for entity names and namespaces: 1-63 characters of `[a-zA-Z0-9]`, separated by
+/// `-`, `_` or `.`.
+pub fn is_valid_entity_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !name.is_empty()
+        && name.len() <= 63
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !bytes.windows(2).any(|pair| pair.iter().all(|b| matches!(b, b'-' | b'_' | b'.')))
+}
+
 /// `kind:namespace/name` with the kind lower-cased, as Backstage's `stringifyEntityRef`.
 impl fmt::Display for EntityRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -84,6 +96,16 @@ mod tests {
             );
         }
         assert_eq!(EntityRef::parse("Template:team-a/svc", None, None).unwrap().to_string(), "template:team-a/svc");
+    }
+
+    #[test]
+    fn entity_names_follow_backstages_rule() {
+        for good in ["a", "my-service", "a.b_c-d", "X9", &"a".repeat(63)] {
+            assert!(is_valid_entity_name(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "a--b", "a._b", "has space", "ünï", &"a".repeat(64)] {
+            assert!(!is_valid_entity_name(bad), "{bad}");
+        }
     }
 
     #[test]

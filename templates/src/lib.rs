@@ -18,7 +18,7 @@ mod params;
 mod render;
 mod spec;
 
-pub use entity_ref::{EntityRef, EntityRefError};
+pub use entity_ref::{EntityRef, EntityRefError, is_valid_entity_name};
 pub use model::{Template, TemplateError, TemplateStep};
 pub use params::{ParameterError, SchemaValidator, validate_values};
 pub use render::{RenderContext, RenderError, Renderer};

@@ -4,6 +4,8 @@
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::is_valid_entity_name;
+
 pub const API_VERSION: &str = "scaffolder.backstage.io/v1beta3";
 
 #[derive(Clone, Debug, Error, PartialEq)]
@@ -56,7 +58,7 @@ impl Template {
         let mut problems = Vec::new();
         match entity.get("metadata") {
             Some(Value::Object(metadata)) => match metadata.get("name") {
-                Some(Value::String(name)) if valid_name(name) => {}
+                Some(Value::String(name)) if is_valid_entity_name(name) => {}
                 Some(Value::String(name)) => problems.push(format!(
                     "metadata.name \"{name}\" must be 1-63 characters of [a-zA-Z0-9], separated by [-_.]"
                 )),
@@ -119,19 +121,6 @@ impl TemplateStep<'_> {
     pub fn action(&self) -> &str {
         self.raw["action"].as_str().expect("validated in from_value")
     }
-}
-
-/// Backstage's entity name rule.
-fn valid_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !name.is_empty()
-        && name.len() <= 63
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.contains("--")
-        && !name.contains("__")
-        && !name.contains("..")
 }
 
 fn check_spec(spec: &Map<String, Value>, problems: &mut Vec<String>) {

@@ -3,7 +3,7 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::wiring;
+use crate::wiring::{self, Background};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     wiring::require_postgres(&settings, "api")?;
@@ -15,7 +15,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
     // Events written by workers elsewhere reach waiting readers here through LISTEN.
-    let listener = store.spawn_listener(shutdown.clone());
+    let background = Background::start(&store, &settings, false);
     let app = api::app(api::AppParts {
         store: store.clone(),
         registry,
@@ -24,8 +24,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         worker_health: None,
         metrics: Some(metrics),
     });
-    wiring::serve_http(wiring::bind(&settings).await?, app, shutdown.clone()).await?;
-    let _ = listener.await;
+    wiring::serve_http(wiring::bind(&settings).await?, app, shutdown).await?;
+    background.stop().await;
     store.close().await;
     Ok(())
 }

@@ -2,10 +2,10 @@
 //! the embedded default: SQLite in `./scaffolder.sqlite`, the sample templates, 127.0.0.1:7007.
 
 use tokio_util::sync::CancellationToken;
-use worker::{Janitor, Worker};
+use worker::Worker;
 
 use crate::config::Settings;
-use crate::wiring;
+use crate::wiring::{self, Background};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     wiring::check_auth_exposure(&settings)?;
@@ -15,9 +15,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let runner = wiring::runner(&settings);
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
-    let background = CancellationToken::new();
-    let listener = store.spawn_listener(background.clone());
-    let janitor = tokio::spawn(Janitor::new(store.clone(), wiring::janitor_config(&settings)).run(background.clone()));
+    let background = Background::start(&store, &settings, true);
 
     // `scaffolder.concurrentTasksLimit: 0` makes this process claim nothing, as in Backstage.
     let worker = match settings.concurrency {
@@ -39,9 +37,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         None => shutdown.cancelled().await,
     }
     http_stop.cancel();
-    background.cancel();
-    let _ = janitor.await;
-    let _ = listener.await;
+    background.stop().await;
     http.await??;
     store.close().await;
     Ok(())

@@ -1,10 +1,10 @@
 //! `scaffolder worker`: claims and runs tasks; health and metrics on `backend.listen`.
 
 use tokio_util::sync::CancellationToken;
-use worker::{Janitor, Worker};
+use worker::Worker;
 
 use crate::config::Settings;
-use crate::wiring;
+use crate::wiring::{self, Background};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     wiring::require_postgres(&settings, "worker")?;
@@ -13,9 +13,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let runner = wiring::runner(&settings);
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
-    let background = CancellationToken::new();
-    let listener = store.spawn_listener(background.clone());
-    let janitor = tokio::spawn(Janitor::new(store.clone(), wiring::janitor_config(&settings)).run(background.clone()));
+    let background = Background::start(&store, &settings, true);
 
     let worker = Worker::new(store.clone(), runner, wiring::worker_config(&settings)?);
     let health = api::health_app(store.clone(), Some(worker.health()), Some(metrics));
@@ -23,9 +21,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let http = tokio::spawn(wiring::serve_http(wiring::bind(&settings).await?, health, http_stop.clone()));
     worker.run(shutdown).await;
     http_stop.cancel();
-    background.cancel();
-    let _ = janitor.await;
-    let _ = listener.await;
+    background.stop().await;
     http.await??;
     store.close().await;
     Ok(())
