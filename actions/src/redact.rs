@@ -42,6 +42,21 @@ impl Redactor {
         self.add(found.iter().map(String::as_str));
     }
 
+    /// Redacts every string (and key) inside a JSON value.
+    pub fn redact_value(&self, value: &Value) -> Value {
+        if self.values.is_empty() {
+            return value.clone();
+        }
+        match value {
+            Value::String(s) => Value::String(self.redact(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.redact_value(v)).collect()),
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (self.redact(k), self.redact_value(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
     /// Masks every occurrence; overlapping matches merge into one `***`.
     pub fn redact(&self, text: &str) -> String {
         if self.values.is_empty() {

@@ -199,6 +199,10 @@ impl Runner {
             );
         }
 
+        // Known secret values never reach a stored row: not in saved step outputs, not in the
+        // task's output (rendered without secrets, but step outputs may carry them).
+        let secret_values =
+            Redactor::new(run.secrets.values().chain(self.config.environment.secrets.values()).map(String::as_str));
         let mut step_outputs = Map::new();
         let mut first_error: Option<StepError> = None;
         let mut cancelled = false;
@@ -253,7 +257,10 @@ impl Runner {
                     if self.config.recovery_enabled && !run.is_dry_run {
                         state.steps.insert(
                             step.id().to_owned(),
-                            StepState { status: "completed".to_owned(), output: Value::Object(output) },
+                            StepState {
+                                status: "completed".to_owned(),
+                                output: secret_values.redact_value(&Value::Object(output)),
+                            },
                         );
                         match run.sink.save_state(&state).await {
                             Ok(()) => {}
@@ -328,7 +335,7 @@ impl Runner {
         if let Some(reason @ (StopReason::Shutdown | StopReason::LeaseLost)) = run.stop.reason() {
             return self.interrupted(run, reason);
         }
-        let output = self.render_output(run.spec, &context.with_status_checks(false));
+        let output = secret_values.redact_value(&self.render_output(run.spec, &context.with_status_checks(false)));
         RunOutcome::Completed { output }
     }
 

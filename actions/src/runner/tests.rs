@@ -245,6 +245,16 @@ async fn secrets_are_redacted_even_through_filters() {
     );
     let secrets: Secrets = [("token".to_owned(), "s3cr3t-value".to_owned())].into();
     let outcome = h.run(&runner(false), &spec, &secrets, TaskState::default(), false).await;
+    // Saved state and the task output never hold a known secret either.
+    let h2 = Harness::new();
+    let echo = super::tests::spec(
+        json!([{"id": "e", "name": "E", "action": "test:echo", "input": {"s": "${{ secrets.token }}"}}]),
+        json!({}),
+        json!({"leak": "${{ steps.e.output.echo.s }}"}),
+    );
+    let echoed = h2.run(&runner(true), &echo, &secrets, TaskState::default(), false).await;
+    assert_eq!(echoed, RunOutcome::Completed { output: json!({"leak": "***"}) });
+    assert_eq!(h2.sink.last_state().unwrap().steps["e"].output, json!({"echo": {"s": "***"}}));
     let everything = format!("{:?} {:?}", h.sink.events(), outcome);
     assert!(!everything.contains("s3cr3t-value"), "{everything}");
     assert!(!everything.contains("S3CR3T-VALUE"), "{everything}");
