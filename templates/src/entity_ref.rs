@@ -16,41 +16,40 @@ pub struct EntityRef {
 pub struct EntityRefError(String);
 
 impl EntityRef {
-    /// Parses `ref` as Backstage's `parseEntityRef` does, filling in defaults.
+    /// Parses `reference` exactly as Backstage's `parseEntityRef` does: the kind is what precedes
+    /// the first `:` (unless a `/` comes first), the namespace what precedes the first `/`, the
+    /// name the rest; missing parts take the defaults (namespace `default`).
     pub fn parse(
         reference: &str,
         default_kind: Option<&str>,
         default_namespace: Option<&str>,
     ) -> Result<Self, EntityRefError> {
-        let reference = reference.trim();
-        let (kind, rest) = match reference.split_once(':') {
-            Some((kind, rest)) => (Some(kind), rest),
-            None => (None, reference),
+        let colon = reference.find(':');
+        let slash = reference.find('/');
+        let colon = match (colon, slash) {
+            (Some(c), Some(s)) if s < c => None,
+            (c, _) => c,
         };
-        let (namespace, name) = match rest.split_once('/') {
-            Some((namespace, name)) => (Some(namespace), name),
-            None => (None, rest),
-        };
+        let kind = colon.map(|c| &reference[..c]);
+        let namespace = slash.map(|s| &reference[colon.map_or(0, |c| c + 1)..s]);
+        let name_start = colon.map_or(0, |c| c + 1).max(slash.map_or(0, |s| s + 1));
+        let name = &reference[name_start..];
         let kind = match kind {
+            Some("") => return Err(EntityRefError(format!("Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"))),
             Some(kind) => kind.to_owned(),
             None => default_kind.map(str::to_owned).ok_or_else(|| {
                 EntityRefError(format!("Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"))
             })?,
         };
-        let namespace =
-            namespace.map(str::to_owned).unwrap_or_else(|| default_namespace.unwrap_or("default").to_owned());
-        if kind.is_empty() {
-            return Err(EntityRefError(format!(
-                "Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"
-            )));
-        }
-        if namespace.is_empty() {
-            return Err(EntityRefError(format!("Entity reference \"{reference}\" had missing or empty namespace")));
-        }
-        if name.is_empty() || name.contains(':') || name.contains('/') {
-            return Err(EntityRefError(format!(
-                "Entity reference \"{reference}\" was not on the form [<kind>:][<namespace>/]<name>"
-            )));
+        let namespace = match namespace {
+            Some("") => {
+                return Err(EntityRefError(format!("Entity reference \"{reference}\" had missing or empty namespace")));
+            }
+            Some(namespace) => namespace.to_owned(),
+            None => default_namespace.unwrap_or("default").to_owned(),
+        };
+        if name.is_empty() {
+            return Err(EntityRefError(format!("Entity reference \"{reference}\" had missing or empty name")));
         }
         Ok(EntityRef { kind, namespace, name: name.to_owned() })
     }
@@ -109,10 +108,17 @@ mod tests {
     }
 
     #[test]
-    fn rejects_malformed_references() {
-        for input in ["", "a:b/c/d", "kind:", "ns/", "x:y:z"] {
+    fn follows_backstages_parser_for_odd_references() {
+        for input in ["", "kind:", "ns/", ":x", "/x"] {
             assert!(EntityRef::parse(input, Some("template"), None).is_err(), "{input}");
         }
         assert!(EntityRef::parse("name", None, None).is_err());
+        let odd = EntityRef::parse("a:b/c/d", None, None).unwrap();
+        assert_eq!((odd.kind.as_str(), odd.namespace.as_str(), odd.name.as_str()), ("a", "b", "c/d"));
+        let slash_first = EntityRef::parse("ns/a:b", Some("k"), None).unwrap();
+        assert_eq!(
+            (slash_first.kind.as_str(), slash_first.namespace.as_str(), slash_first.name.as_str()),
+            ("k", "ns", "a:b")
+        );
     }
 }

@@ -7,19 +7,52 @@
 //! - `model`: parsing and validating a Template entity, collecting every problem at once.
 //! - `params`: JSON Schema validation of form values, errors shaped like Backstage's.
 //! - `spec`: the TaskSpec a submission becomes (what the API stores and the runner executes).
-//! - `render`: the templating environment (minijinja with Backstage's `${{ }}` syntax).
+//! - `render`: the templating environment; `nunjucks` translates Backstage's Nunjucks dialect to
+//!   minijinja; `js` is JavaScript's value semantics; `runtime`, `filters`, `checks`, `methods`
+//!   and `backstage` are what templates can call.
 //!
 //! Invariant: nothing here reads the environment, the file system or the network; rendering can
-//! only see the context it is given and is bounded in time and output.
+//! only see the context it is given and is bounded in steps, nesting and output.
 
+mod backstage;
+mod checks;
 mod entity_ref;
+mod filters;
+pub mod js;
+mod methods;
 mod model;
+mod nunjucks;
 mod params;
 mod render;
+mod runtime;
 mod spec;
 
+pub use backstage::{Integration, parse_repo_url};
 pub use entity_ref::{EntityRef, EntityRefError, is_valid_entity_name};
 pub use model::{Template, TemplateError, TemplateStep};
 pub use params::{ParameterError, SchemaValidator, validate_values};
-pub use render::{RenderContext, RenderError, Renderer};
+pub use render::{DEFAULT_MAX_OUTPUT, RenderContext, RenderError, RenderOptions, Renderer};
 pub use spec::{TaskSpec, TaskStep, UserInfo, build_task_spec};
+
+/// Every filter and global a template can use, with a description and an example (served by
+/// `GET /v2/templating-extensions`).
+pub fn templating_extensions() -> serde_json::Value {
+    let mut filters = serde_json::Map::new();
+    for (name, description, example) in backstage::DESCRIPTIONS.iter().chain(filters::DESCRIPTIONS) {
+        filters.insert(
+            (*name).to_owned(),
+            serde_json::json!({"description": description, "examples": [{"example": example}]}),
+        );
+    }
+    serde_json::json!({
+        "filters": filters,
+        "globals": {
+            "functions": {
+                "range": {"description": "A list of numbers: range(stop) or range(start, stop, step)."},
+                "always": {"description": "In a step's `if`: true, and the step runs even after a failure."},
+                "failure": {"description": "In a step's `if`: true when an earlier step failed; the step runs after a failure."}
+            },
+            "values": {}
+        }
+    })
+}

@@ -1,5 +1,6 @@
-//! The templating environment: minijinja configured with Backstage's `${{ }}` syntax and
-//! JavaScript's way of printing values, bounded so that a template cannot run away.
+//! The templating environment: Nunjucks templates (translated to minijinja, see `nunjucks`) with
+//! Backstage's filters and JavaScript's way of printing values, bounded so that a template cannot
+//! run away.
 //!
 //! Two ways to render, as in Backstage:
 //! - [`Renderer::render_value`] renders every string inside a JSON value (step inputs, `if`,
@@ -7,36 +8,90 @@
 //!   native type; an undefined result removes the key; a render error keeps the raw string.
 //! - [`Renderer::render_text`] renders a whole text (skeleton files), and errors are errors.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Object, ValueKind};
+use minijinja::value::Object;
 use minijinja::{Environment, State, UndefinedBehavior, Value as JinjaValue};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::backstage::{self, Integration};
+use crate::{checks, filters, js, methods, nunjucks, runtime};
+
 /// Instruction budget for one render: generous for real templates, fatal for runaway loops.
-const FUEL: u64 = 2_000_000;
+const FUEL: u64 = 5_000_000;
 const RECURSION_LIMIT: usize = 100;
+/// Longest output one render may produce.
+pub const DEFAULT_MAX_OUTPUT: usize = 16 * 1024 * 1024;
+/// Translated sources kept for reuse (step inputs repeat across tasks).
+const CACHE_ENTRIES: usize = 4096;
 
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 #[error("{message}")]
 pub struct RenderError {
     pub message: String,
-    /// 1-based line of the failing expression, when known.
+    /// 1-based line of the failure, when known.
     pub line: Option<usize>,
+    /// True when a limit (time, output, nesting) was hit rather than a mistake in the template.
+    pub limit: bool,
 }
 
-impl From<minijinja::Error> for RenderError {
-    fn from(error: minijinja::Error) -> Self {
-        let line = error.line();
-        let detail = error.detail().map(str::to_owned).unwrap_or_else(|| error.kind().to_string());
-        let message = match line {
-            Some(line) => format!("Template error at line {line}: {detail}"),
-            None => format!("Template error: {detail}"),
-        };
-        RenderError { message, line }
+impl RenderError {
+    fn syntax(source: &str, error: &nunjucks::SyntaxError) -> Self {
+        let (line, column) = error.position(source);
+        RenderError {
+            message: format!("Template error at line {line}, column {column}: {}", error.message),
+            line: Some(line),
+            limit: false,
+        }
     }
+
+    fn from_jinja(error: &minijinja::Error, translated: &str) -> Self {
+        let limit = matches!(error.kind(), minijinja::ErrorKind::OutOfFuel);
+        let mut detail = match error.detail() {
+            Some(detail) => detail.to_owned(),
+            None => error.kind().to_string(),
+        };
+        if error.kind() == minijinja::ErrorKind::OutOfFuel {
+            detail = "the template took too many steps to render (is there an unbounded loop?)".to_owned();
+        }
+        if error.kind() == minijinja::ErrorKind::WriteFailure {
+            detail = "the rendered output is larger than the limit".to_owned();
+        }
+        let detail = missing_end_tag(&detail).unwrap_or(detail);
+        match error.line() {
+            Some(line) => {
+                let column = error
+                    .range()
+                    .map(|range| {
+                        translated[..range.start.min(translated.len())]
+                            .rsplit('\n')
+                            .next()
+                            .map_or(0, |l| l.chars().count())
+                            + 1
+                    })
+                    .unwrap_or(1);
+                RenderError {
+                    message: format!("Template error at line {line}, column {column}: {detail}"),
+                    line: Some(line),
+                    limit,
+                }
+            }
+            None => RenderError { message: format!("Template error: {detail}"), line: None, limit },
+        }
+    }
+}
+
+/// Nunjucks' wording for an unclosed block ("Missing endfor tag").
+fn missing_end_tag(detail: &str) -> Option<String> {
+    let rest = detail.strip_prefix("unexpected end of input, expected ")?;
+    let tag = ["endfor", "endif", "endmacro", "endset", "endfilter", "endcall", "endraw", "endwith"]
+        .into_iter()
+        .find(|t| rest.contains(t))?;
+    Some(format!("Missing {tag} tag"))
 }
 
 /// The variables a template sees (`parameters`, `steps`, `secrets`, `user`, `context`, ...).
@@ -119,9 +174,37 @@ impl RenderContext {
     }
 }
 
+/// How a renderer is set up.
+#[derive(Clone, Debug)]
+pub struct RenderOptions {
+    /// Hosts `parseRepoUrl` and `projectSlug` accept.
+    pub integrations: Vec<Integration>,
+    /// `{{ }}` instead of `${{ }}` (fetch:template's cookiecutterCompat).
+    pub cookiecutter: bool,
+    pub trim_blocks: bool,
+    pub lstrip_blocks: bool,
+    /// Longest output of one render.
+    pub max_output: usize,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            integrations: Integration::defaults(),
+            cookiecutter: false,
+            trim_blocks: false,
+            lstrip_blocks: false,
+            max_output: DEFAULT_MAX_OUTPUT,
+        }
+    }
+}
+
 /// A configured environment. Build once and share: rendering only borrows it.
 pub struct Renderer {
     env: Environment<'static>,
+    variable_start: &'static str,
+    max_output: usize,
+    cache: Mutex<HashMap<String, Result<Arc<str>, RenderError>>>,
 }
 
 impl Default for Renderer {
@@ -132,17 +215,45 @@ impl Default for Renderer {
 
 impl std::fmt::Debug for Renderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Renderer").finish_non_exhaustive()
+        f.debug_struct("Renderer").field("variable_start", &self.variable_start).finish_non_exhaustive()
+    }
+}
+
+/// Stops a render once it has written `remaining` bytes.
+struct LimitedWriter<'a> {
+    out: &'a mut Vec<u8>,
+    remaining: usize,
+}
+
+impl Write for LimitedWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if bytes.len() > self.remaining {
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.remaining -= bytes.len();
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
 impl Renderer {
     pub fn new() -> Self {
+        Self::with_options(&RenderOptions::default())
+    }
+
+    pub fn with_options(options: &RenderOptions) -> Self {
         let mut env = Environment::new();
+        let variable_start = if options.cookiecutter { "{{" } else { "${{" };
         let syntax = minijinja::syntax::SyntaxConfig::builder()
-            .variable_delimiters("${{", "}}")
+            .variable_delimiters(variable_start, "}}")
             .block_delimiters("{%", "%}")
             .comment_delimiters("{#", "#}")
+            .trim_blocks(options.trim_blocks)
+            .lstrip_blocks(options.lstrip_blocks)
             // Backstage keeps a file's final newline.
             .keep_trailing_newline(true)
             .build()
@@ -151,36 +262,87 @@ impl Renderer {
         // JavaScript lookups: a missing key or a key of `undefined` is `undefined`, not an error.
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_formatter(|out, _state, value| {
-            out.write_str(&js_display(value)).map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
+            out.write_str(&js::display(value)).map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
         });
+        env.set_unknown_method_callback(methods::call);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(RECURSION_LIMIT);
-        Renderer { env }
+        runtime::register(&mut env);
+        filters::register(&mut env);
+        checks::register(&mut env);
+        backstage::register(&mut env, Arc::new(options.integrations.clone()));
+        if options.cookiecutter {
+            env.add_filter("jsonify", |v: JinjaValue, indent: Option<usize>| {
+                js::stringify(&v, indent.unwrap_or(0)).map(JinjaValue::from).unwrap_or_default()
+            });
+        }
+        Renderer { env, variable_start, max_output: options.max_output, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The source minijinja runs for `source` (translated from Nunjucks, cached).
+    fn translated(&self, source: &str) -> Result<Arc<str>, RenderError> {
+        if let Some(hit) = self.cache.lock().expect("render cache").get(source) {
+            return hit.clone();
+        }
+        let result = nunjucks::translate(source, self.variable_start)
+            .map(Arc::from)
+            .map_err(|e| RenderError::syntax(source, &e));
+        let mut cache = self.cache.lock().expect("render cache");
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        if source.len() <= 4096 {
+            cache.insert(source.to_owned(), result.clone());
+        }
+        result
     }
 
     /// Renders a whole text; errors say where.
     pub fn render_text(&self, source: &str, context: &RenderContext) -> Result<String, RenderError> {
-        Ok(self.env.render_str(source, context.to_jinja())?)
+        self.render_text_in(source, &context.to_jinja())
+    }
+
+    fn render_text_in(&self, source: &str, context: &JinjaValue) -> Result<String, RenderError> {
+        let translated = self.translated(source)?;
+        let template = self.env.template_from_str(&translated).map_err(|e| RenderError::from_jinja(&e, &translated))?;
+        let mut out = Vec::with_capacity(source.len());
+        let mut writer = LimitedWriter { out: &mut out, remaining: self.max_output };
+        template.render_captured_to(context, &mut writer).map_err(|e| RenderError::from_jinja(&e, &translated))?;
+        String::from_utf8(out).map_err(|_| RenderError {
+            message: "Template error: output is not UTF-8".to_owned(),
+            line: None,
+            limit: false,
+        })
     }
 
     /// Renders one string as a step value: `Ok(None)` means "undefined" (remove the key).
     pub fn render_string(&self, source: &str, context: &RenderContext) -> Result<Option<Value>, RenderError> {
-        if is_plain(source) {
+        if self.is_plain(source) {
             return Ok(Some(Value::String(source.to_owned())));
         }
         self.render_string_in(source, &context.to_jinja())
     }
 
     fn render_string_in(&self, source: &str, context: &JinjaValue) -> Result<Option<Value>, RenderError> {
-        if is_plain(source) {
+        if self.is_plain(source) {
             return Ok(Some(Value::String(source.to_owned())));
         }
-        if let Some(expression) = single_expression(source) {
-            let compiled = self.env.compile_expression(expression.trim())?;
-            let value = compiled.eval(context.clone())?;
-            return Ok(to_json(&value));
+        if let Some(expression) = single_expression(source, self.variable_start) {
+            // Rendered as a one-tag template that yields the value itself, so native types survive.
+            let translated = self.translated(&format!("{}{expression}}}}}", self.variable_start))?;
+            let inner =
+                translated.strip_prefix(self.variable_start).and_then(|t| t.strip_suffix("}}")).ok_or_else(|| {
+                    RenderError {
+                        message: "Template error: unexpected translation".to_owned(),
+                        line: None,
+                        limit: false,
+                    }
+                })?;
+            let compiled = self.env.compile_expression(inner.trim()).map_err(|e| RenderError::from_jinja(&e, inner))?;
+            let value = compiled.eval(context).map_err(|e| RenderError::from_jinja(&e, inner))?;
+            return Ok(js::to_json(&value));
         }
-        Ok(Some(Value::String(self.env.render_str(source, context.clone())?)))
+        Ok(Some(Value::String(self.render_text_in(source, context)?)))
     }
 
     /// Renders every string leaf of `value`, as Backstage renders step inputs and outputs: a
@@ -208,16 +370,16 @@ impl Renderer {
             other => Some(other.clone()),
         }
     }
-}
 
-/// Text with nothing to render.
-fn is_plain(source: &str) -> bool {
-    !source.contains("${{") && !source.contains("{%") && !source.contains("{#")
+    /// Text with nothing to render.
+    fn is_plain(&self, source: &str) -> bool {
+        !source.contains(self.variable_start) && !source.contains("{%") && !source.contains("{#")
+    }
 }
 
 /// If `source` is exactly one `${{ expression }}`, the expression.
-fn single_expression(source: &str) -> Option<&str> {
-    let inner = source.strip_prefix("${{")?;
+fn single_expression<'s>(source: &'s str, start: &str) -> Option<&'s str> {
+    let inner = source.strip_prefix(start)?;
     let end = closing_delimiter(inner)?;
     (end + 2 == inner.len()).then(|| &inner[..end])
 }
@@ -248,142 +410,5 @@ fn closing_delimiter(expression: &str) -> Option<usize> {
     None
 }
 
-/// A rendered value as JSON; `None` for undefined.
-fn to_json(value: &JinjaValue) -> Option<Value> {
-    if value.is_undefined() {
-        return None;
-    }
-    serde_json::to_value(value).ok()
-}
-
-/// How JavaScript turns a value into text in a template.
-fn js_display(value: &JinjaValue) -> String {
-    match value.kind() {
-        ValueKind::Undefined | ValueKind::None => String::new(),
-        ValueKind::Number => match (value.as_i64(), f64::try_from(value.clone())) {
-            (Some(i), _) => i.to_string(),
-            (None, Ok(f)) => js_number(f),
-            _ => value.to_string(),
-        },
-        ValueKind::Seq | ValueKind::Iterable => match value.try_iter() {
-            Ok(items) => items.map(|item| js_display(&item)).collect::<Vec<_>>().join(","),
-            Err(_) => value.to_string(),
-        },
-        ValueKind::Map => "[object Object]".to_owned(),
-        _ => value.to_string(),
-    }
-}
-
-fn js_number(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".to_owned()
-    } else if f.is_infinite() {
-        if f > 0.0 { "Infinity".to_owned() } else { "-Infinity".to_owned() }
-    } else if f.fract() == 0.0 && f.abs() < 1e21 {
-        format!("{f:.0}")
-    } else {
-        f.to_string()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn context() -> RenderContext {
-        RenderContext::new().with(
-            "parameters",
-            json!({"name": "alpha", "count": 3, "ok": true, "tags": ["a", "b"], "obj": {"k": "v"}, "nothing": null}),
-        )
-    }
-
-    #[test]
-    fn whole_expressions_keep_native_types() {
-        let r = Renderer::new();
-        let c = context();
-        let cases = [
-            ("${{ parameters.count }}", Some(json!(3))),
-            ("${{ parameters.ok }}", Some(json!(true))),
-            ("${{ parameters.tags }}", Some(json!(["a", "b"]))),
-            ("${{ parameters.obj }}", Some(json!({"k": "v"}))),
-            ("${{ parameters.nothing }}", Some(Value::Null)),
-            ("${{ parameters.missing }}", None),
-            ("${{parameters.name}}", Some(json!("alpha"))),
-            ("${{ { 'a': 1 } }}", Some(json!({"a": 1}))),
-        ];
-        for (source, expected) in cases {
-            assert_eq!(r.render_string(source, &c).unwrap(), expected, "{source}");
-        }
-    }
-
-    #[test]
-    fn mixed_text_prints_like_javascript() {
-        let r = Renderer::new();
-        let c = context();
-        let cases = [
-            ("Hello, ${{ parameters.name }}!", "Hello, alpha!"),
-            ("${{ parameters.count }} items", "3 items"),
-            ("[${{ parameters.tags }}]", "[a,b]"),
-            ("${{ parameters.obj }}.", "[object Object]."),
-            ("x${{ parameters.missing }}y", "xy"),
-            ("x${{ parameters.nothing }}y", "xy"),
-            ("${{ parameters.name }}-${{ parameters.count }}", "alpha-3"),
-            ("no expressions", "no expressions"),
-        ];
-        for (source, expected) in cases {
-            assert_eq!(r.render_string(source, &c).unwrap(), Some(json!(expected)), "{source}");
-        }
-    }
-
-    #[test]
-    fn render_value_removes_undefined_keys_and_keeps_failures_raw() {
-        let r = Renderer::new();
-        let input = json!({"a": "${{ parameters.name }}", "gone": "${{ parameters.missing }}", "bad": "${{ parameters.name | nosuchfilter }}", "n": 5, "list": ["${{ parameters.count }}"]});
-        assert_eq!(
-            r.render_value(&input, &context()).unwrap(),
-            json!({"a": "alpha", "bad": "${{ parameters.name | nosuchfilter }}", "n": 5, "list": [3]})
-        );
-    }
-
-    #[test]
-    fn render_text_reports_errors_and_keeps_trailing_newline() {
-        let r = Renderer::new();
-        assert_eq!(r.render_text("name: ${{ parameters.name }}\n", &context()).unwrap(), "name: alpha\n");
-        let error = r.render_text("line one\n{% for x in parameters.tags %}\n", &context()).unwrap_err();
-        assert!(error.message.starts_with("Template error"), "{error:?}");
-    }
-
-    #[test]
-    fn runaway_loops_run_out_of_fuel() {
-        let r = Renderer::new();
-        let error = r.render_text(
-            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
-            &context(),
-        );
-        assert!(error.is_err());
-    }
-
-    #[test]
-    fn status_checks_report_whether_they_were_called() {
-        let r = Renderer::new();
-        let c = context().with_status_checks(true);
-        assert_eq!(r.render_string("${{ failure() }}", &c).unwrap(), Some(json!(true)));
-        assert!(c.take_status_check_invoked());
-        assert!(!c.take_status_check_invoked());
-        assert_eq!(r.render_string("${{ parameters.ok }}", &c).unwrap(), Some(json!(true)));
-        assert!(!c.take_status_check_invoked());
-        let ok = context().with_status_checks(false);
-        assert_eq!(r.render_string("${{ always() and not failure() }}", &ok).unwrap(), Some(json!(true)));
-    }
-
-    #[test]
-    fn single_expression_detection() {
-        assert_eq!(single_expression("${{ a }}"), Some(" a "));
-        assert_eq!(single_expression("${{ a }} and ${{ b }}"), None);
-        assert_eq!(single_expression("${{ '}}' }}"), Some(" '}}' "));
-        assert_eq!(single_expression("x${{ a }}"), None);
-        assert_eq!(single_expression("${{ a }}x"), None);
-    }
-}
+mod tests;
