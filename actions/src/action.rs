@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::files::Budget;
 use crate::redact::Redactor;
 use crate::sink::{EventSink, TaskEvent, TaskEventKind};
 use crate::stop::{StopReason, StopSignal};
@@ -138,6 +139,8 @@ pub struct ActionContext<'a> {
     pub user: &'a Value,
     pub is_dry_run: bool,
     pub stop: &'a StopSignal,
+    /// What this task may still write.
+    pub budget: &'a Budget,
     pub(crate) logger: &'a StepLogger<'a>,
     pub(crate) outputs: &'a mut Map<String, Value>,
     /// Inside an `each` loop, outputs accumulate into arrays.
@@ -147,6 +150,26 @@ pub struct ActionContext<'a> {
 impl ActionContext<'_> {
     pub fn info(&self, message: &str) {
         self.logger.log("info", message);
+    }
+
+    /// A log line with metadata, as winston's `simple` format prints it: the message, then the
+    /// metadata as JSON with sorted keys.
+    pub fn info_with(&self, message: &str, meta: &Value) {
+        match meta {
+            Value::Object(map) if !map.is_empty() => {
+                self.logger.log("info", &format!("{message} {}", stable_json(meta)))
+            }
+            _ => self.logger.log("info", message),
+        }
+    }
+
+    /// A scratch directory beside the workspace, removed when the returned value is dropped.
+    pub fn temporary_directory(&self) -> Result<tempfile::TempDir, StepError> {
+        let parent = self.workspace.root().parent().unwrap_or(self.workspace.root());
+        tempfile::Builder::new()
+            .prefix(&format!("{}_step-{}-", self.task_id, self.step_id.replace('/', "_")))
+            .tempdir_in(parent)
+            .map_err(|e| StepError::error(format!("cannot create a temporary directory: {e}")))
     }
 
     pub fn warn(&self, message: &str) {
@@ -185,4 +208,20 @@ impl ActionContext<'_> {
             Some(StopReason::TimedOut) => Err(StepError::error("the task ran out of time")),
         }
     }
+}
+
+/// JSON with object keys sorted at every level (winston's `safe-stable-stringify`).
+pub(crate) fn stable_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&map[k]))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    templates::js::stringify(&templates::js::from_json(&sorted(value)), 0).unwrap_or_default()
 }

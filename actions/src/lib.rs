@@ -5,7 +5,10 @@
 //! Layout:
 //! - `action`: the trait, its context and its error type.
 //! - `registry`: the one place that lists the built-in actions.
-//! - One file per action: `debug_log`, `debug_wait`.
+//! - One file per action: `catalog_fetch`, `catalog_write`, `debug_log`, `debug_wait`,
+//!   `fetch_plain`, `fetch_plain_file`, `fetch_template`, `fetch_template_file`, `fs_delete`,
+//!   `fs_readdir`, `fs_rename`; `fetch` (where files come from), `files` (trees, binary
+//!   detection, the per-task budget), `yaml` (YAML as Backstage writes it), `catalog_api`.
 //! - `workspace`: a task's directory, and the only way to turn a user path into a real one.
 //! - `runner`: step by step execution with Backstage's events; `redact`: secret masking.
 //! - `sink`: where events go (the worker's database writer, or memory for dry-runs).
@@ -15,8 +18,21 @@
 //! differs. Invariant: an action never sees an absolute path it was not given by the workspace.
 
 mod action;
+mod catalog_api;
+mod catalog_fetch;
+mod catalog_write;
 mod debug_log;
 mod debug_wait;
+mod dry_run;
+mod fetch;
+mod fetch_plain;
+mod fetch_plain_file;
+mod fetch_template;
+mod fetch_template_file;
+mod files;
+mod fs_delete;
+mod fs_readdir;
+mod fs_rename;
 mod redact;
 mod registry;
 mod runner;
@@ -24,8 +40,15 @@ mod schema;
 mod sink;
 mod stop;
 mod workspace;
+mod yaml;
 
 pub use action::{Action, ActionContext, ActionExample, StepError};
+pub use catalog_api::{CatalogApi, EmptyCatalog};
+pub use dry_run::{
+    DryRunFile, DryRunObserver, DryRunRequest, DryRunResult, DryRunSource, dry_run, serialize_directory,
+};
+pub use fetch::{FetchConfig, ReadingAllow};
+pub use files::{Budget, WorkspaceLimits};
 pub use registry::{ActionDescription, Registry, RegistryConfig};
 pub use runner::{Environment, RunOutcome, Runner, RunnerConfig, Secrets, TaskRun, TaskState};
 pub use sink::{EventSink, MemorySink, SinkError, TaskEvent, TaskEventKind};

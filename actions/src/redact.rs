@@ -114,28 +114,36 @@ fn collect_strings(value: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Backstage's `collectSecretRedactions`: strings that differ, compared position by position (so
+/// when the secret-free render drops a key, the following entries shift and their keys count as
+/// differing too, exactly as Backstage redacts them).
 fn collect_differences(with: &Value, without: &Value, out: &mut Vec<String>) {
-    match (with, without) {
-        (Value::String(a), Value::String(b)) if a != b => out.push(a.clone()),
-        (Value::String(a), other) if !other.is_string() => out.push(a.clone()),
-        (Value::Array(a), Value::Array(b)) => {
-            for (i, item) in a.iter().enumerate() {
-                collect_differences(item, b.get(i).unwrap_or(&Value::Null), out);
+    match with {
+        Value::String(a) if without.as_str() != Some(a.as_str()) => out.push(a.clone()),
+        Value::String(_) => {}
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let other = without.as_array().and_then(|o| o.get(i)).unwrap_or(&Value::Null);
+                collect_differences(item, other, out);
             }
         }
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, item) in a {
-                match b.get(key) {
-                    Some(other) => collect_differences(item, other, out),
+        Value::Object(map) => {
+            let others: Vec<(&String, &Value)> = without.as_object().map(|o| o.iter().collect()).unwrap_or_default();
+            for (index, (key, item)) in map.iter().enumerate() {
+                match others.get(index) {
                     None => {
-                        // A key that only exists with secrets came from a secret.
                         out.push(key.clone());
                         collect_strings(item, out);
+                    }
+                    Some((other_key, other_value)) => {
+                        if *other_key != key {
+                            out.push(key.clone());
+                        }
+                        collect_differences(item, other_value, out);
                     }
                 }
             }
         }
-        (a, b) if a != b => collect_strings(a, out),
         _ => {}
     }
 }

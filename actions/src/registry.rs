@@ -7,12 +7,41 @@ use serde_json::{Value, json};
 use templates::SchemaValidator;
 
 use crate::action::Action;
+use crate::catalog_api::{CatalogApi, EmptyCatalog};
+use crate::catalog_fetch::CatalogFetch;
+use crate::catalog_write::CatalogWrite;
 use crate::debug_log::DebugLog;
 use crate::debug_wait::DebugWait;
+use crate::fetch::{FetchConfig, Fetcher};
+use crate::fetch_plain::FetchPlain;
+use crate::fetch_plain_file::FetchPlainFile;
+use crate::fetch_template::FetchTemplate;
+use crate::fetch_template_file::FetchTemplateFile;
+use crate::fs_delete::FsDelete;
+use crate::fs_readdir::FsReaddir;
+use crate::fs_rename::FsRename;
 
-/// What the built-in actions need from configuration (integrations, defaults) grows here.
-#[derive(Clone, Debug, Default)]
-pub struct RegistryConfig {}
+/// What the built-in actions need: where they may fetch from, and the catalog.
+#[derive(Clone)]
+pub struct RegistryConfig {
+    pub fetch: FetchConfig,
+    pub catalog: Arc<dyn CatalogApi>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            fetch: FetchConfig { integrations: templates::Integration::defaults(), allow: Vec::new() },
+            catalog: Arc::new(EmptyCatalog),
+        }
+    }
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig").field("fetch", &self.fetch).finish_non_exhaustive()
+    }
+}
 
 struct Entry {
     action: Arc<dyn Action>,
@@ -33,8 +62,21 @@ impl std::fmt::Debug for Registry {
 pub type ActionDescription = Value;
 
 impl Registry {
-    pub fn builtin(_config: &RegistryConfig) -> Self {
-        let actions: Vec<Arc<dyn Action>> = vec![Arc::new(DebugLog), Arc::new(DebugWait)];
+    pub fn builtin(config: &RegistryConfig) -> Self {
+        let fetcher = Arc::new(Fetcher::new(config.fetch.clone()));
+        let actions: Vec<Arc<dyn Action>> = vec![
+            Arc::new(CatalogFetch { catalog: config.catalog.clone() }),
+            Arc::new(CatalogWrite),
+            Arc::new(DebugLog),
+            Arc::new(DebugWait),
+            Arc::new(FetchPlain { fetcher: fetcher.clone() }),
+            Arc::new(FetchPlainFile { fetcher: fetcher.clone() }),
+            Arc::new(FetchTemplate { fetcher: fetcher.clone() }),
+            Arc::new(FetchTemplateFile { fetcher }),
+            Arc::new(FsDelete),
+            Arc::new(FsReaddir),
+            Arc::new(FsRename),
+        ];
         Self::from_actions(actions)
     }
 
@@ -96,8 +138,23 @@ mod tests {
         let registry = Registry::builtin(&RegistryConfig::default());
         let described = registry.describe();
         let ids: Vec<&str> = described.iter().map(|d| d["id"].as_str().unwrap()).collect();
-        assert_eq!(ids, ["debug:log", "debug:wait"]);
-        let log = &described[0]["schema"]["input"];
+        assert_eq!(
+            ids,
+            [
+                "catalog:fetch",
+                "catalog:write",
+                "debug:log",
+                "debug:wait",
+                "fetch:plain",
+                "fetch:plain:file",
+                "fetch:template",
+                "fetch:template:file",
+                "fs:delete",
+                "fs:readdir",
+                "fs:rename"
+            ]
+        );
+        let log = &described[2]["schema"]["input"];
         assert_eq!(log["type"], "object");
         assert_eq!(log["additionalProperties"], false);
         assert_eq!(log["$schema"], "http://json-schema.org/draft-07/schema#");
@@ -106,7 +163,7 @@ mod tests {
         assert_eq!(list["anyOf"][0], json!({"type": "boolean"}));
         assert_eq!(list["anyOf"][1]["enum"], json!(["with-filenames", "with-contents"]));
         assert!(log.get("required").is_none_or(|r| r.as_array().is_some_and(Vec::is_empty)));
-        let wait = &described[1]["schema"]["input"];
+        let wait = &described[3]["schema"]["input"];
         assert_eq!(
             wait["properties"]["seconds"],
             json!({"description": "Waiting period in seconds.", "type": "number"})

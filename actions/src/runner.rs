@@ -16,6 +16,7 @@ use templates::{RenderContext, Renderer, TaskSpec, TaskStep};
 use tracing::Instrument;
 
 use crate::action::{ActionContext, StepError, StepLogger};
+use crate::files::{Budget, WorkspaceLimits};
 use crate::redact::Redactor;
 use crate::registry::Registry;
 use crate::sink::{EventSink, SinkError, TaskEvent, TaskEventKind};
@@ -65,6 +66,10 @@ pub struct RunnerConfig {
     /// Resume after the steps a previous attempt completed (`scaffolder.taskRecovery.enabled`).
     pub recovery_enabled: bool,
     pub environment: Environment,
+    /// `scaffolder.workspaceLimits`.
+    pub limits: WorkspaceLimits,
+    /// Hosts `parseRepoUrl` accepts in step inputs (Backstage's defaults when empty).
+    pub integrations: Vec<templates::Integration>,
 }
 
 /// One execution of a task.
@@ -149,7 +154,17 @@ struct Iteration {
 
 impl Runner {
     pub fn new(registry: Arc<Registry>, config: RunnerConfig) -> Self {
-        Runner { registry, renderer: Renderer::new(), config }
+        let integrations = if config.integrations.is_empty() {
+            templates::Integration::defaults()
+        } else {
+            config.integrations.clone()
+        };
+        let renderer = Renderer::with_options(&templates::RenderOptions {
+            integrations,
+            max_output: config.limits.max_render_bytes as usize,
+            ..templates::RenderOptions::default()
+        });
+        Runner { registry, renderer, config }
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -177,6 +192,7 @@ impl Runner {
 
     async fn run_steps(&self, run: &TaskRun<'_>) -> RunOutcome {
         let steps = run.spec.steps();
+        let budget = Budget::new(self.config.limits);
         emit(run.sink, TaskEventKind::Log, json!({"message": format!("Starting up task with {} steps", steps.len())}));
 
         let mut context = RenderContext::new()
@@ -236,7 +252,7 @@ impl Runner {
             let status_context = context.clone().with_status_checks(first_error.is_some());
             let started = Instant::now();
             let span = tracing::info_span!("step", task_id = run.task_id, step_id = step.id(), action = step.action());
-            let result = self.execute_step(run, step, &status_context).instrument(span).await;
+            let result = self.execute_step(run, step, &status_context, &budget).instrument(span).await;
             let label = match &result {
                 StepResult::Done(_) => "ok",
                 StepResult::DryRunSkipped(_) | StepResult::SkippedByCondition => "skipped",
@@ -361,7 +377,13 @@ impl Runner {
         checks.take_status_check_invoked()
     }
 
-    async fn execute_step(&self, run: &TaskRun<'_>, step: &TaskStep, context: &RenderContext) -> StepResult {
+    async fn execute_step(
+        &self,
+        run: &TaskRun<'_>,
+        step: &TaskStep,
+        context: &RenderContext,
+        budget: &Budget,
+    ) -> StepResult {
         emit_step(run.sink, step, &format!("Beginning step {}", step.name()), "processing");
         if let Some(reason) = run.stop.reason() {
             return StepResult::Stopped(reason);
@@ -539,6 +561,7 @@ impl Runner {
                 user: &user,
                 is_dry_run: run.is_dry_run,
                 stop: run.stop,
+                budget,
                 logger: &logger,
                 outputs: &mut outputs,
                 each: iteration.each.is_some(),

@@ -1,4 +1,5 @@
-//! Read-only descriptions: `GET /v2/actions` and a template's parameter schema.
+//! Read-only descriptions: `GET /v2/actions`, a template's parameter schema, and the templating
+//! extensions.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -8,12 +9,12 @@ use templates::EntityRef;
 use crate::catalog::find_template;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::wire::{ActionInfo, ErrorEnvelope, TemplateParameterSchema};
+use crate::wire::{ActionInfo, ErrorEnvelope, TemplateParameterSchema, TemplatingExtensions};
 
 /// Every installed action with its input and output JSON Schemas, sorted by id.
 #[utoipa::path(get, path = "/v2/actions", tag = "actions", responses((status = 200, body = Vec<ActionInfo>), (status = 401, body = ErrorEnvelope)))]
 pub async fn list_actions(State(state): State<AppState>) -> Json<Vec<Value>> {
-    Json(state.registry.describe())
+    Json(state.runner.registry().describe())
 }
 
 /// The parameter pages of a template, for rendering its form.
@@ -62,4 +63,11 @@ pub async fn parameter_schema(
         answer.insert("formDecorators".to_owned(), decorators.clone());
     }
     Ok(Json(Value::Object(answer)))
+}
+
+/// Every filter and global function templates can use, with descriptions and examples.
+#[utoipa::path(get, path = "/v2/templating-extensions", tag = "templates",
+    responses((status = 200, body = TemplatingExtensions), (status = 401, body = ErrorEnvelope)))]
+pub async fn templating_extensions() -> Json<Value> {
+    Json(templates::templating_extensions())
 }

@@ -3,7 +3,7 @@
 //! Layout:
 //! - [`app`]: the full API (`/api/scaffolder/...`, health, metrics) served by `serve` and `api`;
 //!   [`health_app`]: only health and metrics, served by a `worker` on its own port.
-//! - `tasks`, `events`, `info`: the scaffolder routes, Backstage's wire format.
+//! - `tasks`, `events`, `info`, `dry_run`: the scaffolder routes, Backstage's wire format.
 //! - `auth`: credentials; `error`: the one mapping to Backstage's error envelope.
 //! - `wire`: the JSON shapes, also the source of `openapi.json`.
 //! - `body`, `catalog`: reading requests, resolving `templateRef`.
@@ -13,6 +13,7 @@
 mod auth;
 mod body;
 mod catalog;
+mod dry_run;
 mod error;
 mod events;
 mod health;
@@ -21,10 +22,11 @@ mod state;
 mod tasks;
 mod wire;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actions::Registry;
+use actions::{Registry, Runner, RunnerConfig};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
@@ -54,7 +56,10 @@ struct ApiDoc;
 /// Everything [`app`] needs.
 pub struct AppParts {
     pub store: Store,
-    pub registry: Arc<Registry>,
+    /// Runs dry-runs (without server-held secrets); its registry answers `GET /v2/actions`.
+    pub runner: Arc<Runner>,
+    /// `backend.workingDirectory`: dry-run contents and workspaces go here.
+    pub working_directory: PathBuf,
     pub auth: AuthConfig,
     pub config: ApiConfig,
     /// Set in processes that run a worker: `/healthcheck` then also checks its claim loop.
@@ -73,6 +78,8 @@ fn scaffolder_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(events::event_stream))
         .routes(routes!(info::list_actions))
         .routes(routes!(info::parameter_schema))
+        .routes(routes!(dry_run::dry_run))
+        .routes(routes!(info::templating_extensions))
         .split_for_parts()
 }
 
@@ -84,9 +91,12 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 /// The full API.
 pub fn app(parts: AppParts) -> Router {
     let max_body = parts.config.max_body_bytes;
+    let dry_run_slots = parts.config.max_concurrent_dry_runs.max(1);
     let state = AppState(Arc::new(Inner {
         store: parts.store,
-        registry: parts.registry,
+        runner: parts.runner,
+        working_directory: parts.working_directory,
+        dry_runs: Arc::new(tokio::sync::Semaphore::new(dry_run_slots)),
         config: parts.config,
         worker_health: parts.worker_health,
         metrics: parts.metrics,
@@ -116,7 +126,9 @@ pub fn app(parts: AppParts) -> Router {
 pub fn health_app(store: Store, worker_health: Option<Arc<WorkerHealth>>, metrics: Option<PrometheusHandle>) -> Router {
     let state = AppState(Arc::new(Inner {
         store,
-        registry: Arc::new(Registry::from_actions(Vec::new())),
+        runner: Arc::new(Runner::new(Arc::new(Registry::from_actions(Vec::new())), RunnerConfig::default())),
+        working_directory: std::env::temp_dir(),
+        dry_runs: Arc::new(tokio::sync::Semaphore::new(1)),
         config: ApiConfig::default(),
         worker_health,
         metrics,
@@ -161,6 +173,8 @@ fn route_label(path: &str) -> &'static str {
         ["", "api", "scaffolder", "v2", "tasks", _, "events"] => "/api/scaffolder/v2/tasks/{taskId}/events",
         ["", "api", "scaffolder", "v2", "tasks", _, "eventstream"] => "/api/scaffolder/v2/tasks/{taskId}/eventstream",
         ["", "api", "scaffolder", "v2", "actions"] => "/api/scaffolder/v2/actions",
+        ["", "api", "scaffolder", "v2", "dry-run"] => "/api/scaffolder/v2/dry-run",
+        ["", "api", "scaffolder", "v2", "templating-extensions"] => "/api/scaffolder/v2/templating-extensions",
         ["", "api", "scaffolder", "v2", "templates", _, _, _, "parameter-schema"] => {
             "/api/scaffolder/v2/templates/{namespace}/{kind}/{name}/parameter-schema"
         }

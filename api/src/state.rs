@@ -1,9 +1,10 @@
 //! What every handler shares.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actions::Registry;
+use actions::Runner;
 use metrics_exporter_prometheus::PrometheusHandle;
 use store::Store;
 use worker::WorkerHealth;
@@ -20,6 +21,8 @@ pub struct ApiConfig {
     pub event_poll_interval: Duration,
     /// Comment lines on idle SSE streams, so proxies keep them open.
     pub sse_keepalive: Duration,
+    /// Dry-runs executing at once in this process (`scaffolder.maxConcurrentDryRuns`).
+    pub max_concurrent_dry_runs: usize,
 }
 
 impl Default for ApiConfig {
@@ -30,13 +33,19 @@ impl Default for ApiConfig {
             long_poll_timeout: Duration::from_secs(30),
             event_poll_interval: Duration::from_millis(500),
             sse_keepalive: Duration::from_secs(15),
+            max_concurrent_dry_runs: 8,
         }
     }
 }
 
 pub(crate) struct Inner {
     pub store: Store,
-    pub registry: Arc<Registry>,
+    /// Runs dry-runs; its registry answers `GET /v2/actions`.
+    pub runner: Arc<Runner>,
+    /// Where dry-runs put their uploaded files and workspaces (`backend.workingDirectory`).
+    pub working_directory: PathBuf,
+    /// Dry-runs run at most this many at once; more wait their turn.
+    pub dry_runs: Arc<tokio::sync::Semaphore>,
     pub config: ApiConfig,
     pub worker_health: Option<Arc<WorkerHealth>>,
     pub metrics: Option<PrometheusHandle>,

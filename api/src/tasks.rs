@@ -82,7 +82,7 @@ pub async fn create_task(
 }
 
 /// `spec.secrets.schema`, with Backstage's rewording of the errors (answered as `400 {errors}`).
-fn validate_secrets(
+pub(crate) fn validate_secrets(
     template: &templates::Template,
     secrets: Option<&Map<String, Value>>,
 ) -> Result<Option<ValidationErrors>, ApiError> {

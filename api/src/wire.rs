@@ -181,3 +181,65 @@ pub struct TemplateParameterSchema {
     #[schema(value_type = Vec<Object>)]
     pub steps: Vec<serde_json::Value>,
 }
+
+/// One uploaded file of a dry-run.
+#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunUpload {
+    /// Relative to the template's directory (`template.yaml` sits at the top).
+    pub path: String,
+    pub base64_content: String,
+}
+
+/// Body of `POST /v2/dry-run`.
+#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunRequest {
+    /// The Template entity itself (`apiVersion`, `kind`, `metadata`, `spec`).
+    #[schema(value_type = Object)]
+    pub template: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub values: serde_json::Value,
+    pub secrets: Option<std::collections::BTreeMap<String, String>>,
+    pub directory_contents: Vec<DryRunUpload>,
+}
+
+/// One file of the workspace after a dry-run.
+#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunFileOut {
+    pub path: String,
+    pub executable: bool,
+    pub base64_content: String,
+}
+
+/// `200` of `POST /v2/dry-run`.
+#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunResponse {
+    /// `[{body: {message, stepId?, status?}}]`, as the task's events would have been.
+    #[schema(value_type = Vec<Object>)]
+    pub log: Vec<serde_json::Value>,
+    pub directory_contents: Vec<DryRunFileOut>,
+    #[schema(value_type = Object)]
+    pub output: serde_json::Value,
+    /// The steps as run (ids `step-N` and names filled in).
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<serde_json::Value>,
+}
+
+/// `GET /v2/templating-extensions`.
+#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
+pub struct TemplatingExtensions {
+    /// Filter name → `{description, schema?, examples}`.
+    #[schema(value_type = Object)]
+    pub filters: serde_json::Value,
+    /// `{functions: {name → {description, examples}}, values: {}}`.
+    #[schema(value_type = Object)]
+    pub globals: serde_json::Value,
+}

@@ -1,12 +1,13 @@
 //! The thin catalog: entities read from `catalog.locations` into the catalog tables, where
 //! `templateRef` (and later users, groups and registered components) resolve.
 //!
-//! Layout: `rules` (the `catalog.rules` kind allow-list), `entity` (checking and annotating one
+//! Layout: `api` (what actions such as `catalog:fetch` read), `rules` (the `catalog.rules` kind allow-list), `entity` (checking and annotating one
 //! document), this file (reading locations, following `Location` entities).
 //!
 //! Invariant: a document that fails a check is reported with its file and position and never
 //! stored; the documents around it still load.
 
+mod api;
 mod entity;
 mod rules;
 
@@ -20,6 +21,7 @@ use store::{NewEntity, Store};
 use thiserror::Error;
 use uuid::Uuid;
 
+pub use api::StoreCatalog;
 pub use entity::EntityProblem;
 pub use rules::Rule;
 

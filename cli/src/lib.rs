@@ -41,12 +41,42 @@ enum Command {
     },
     /// Applies database migrations and exits.
     Migrate,
+    /// Runs a template locally, with no server and no database (for template authors and CI).
+    /// Exit status: 0 success, 1 the template failed, 2 usage or input error.
+    DryRun {
+        /// A template directory (holding template.yaml) or a template file.
+        path: PathBuf,
+        /// The parameter values (JSON or YAML).
+        #[arg(long, value_name = "FILE")]
+        values: Option<PathBuf>,
+        /// Secrets (JSON or YAML mapping of names to strings).
+        #[arg(long, value_name = "FILE")]
+        secrets: Option<PathBuf>,
+        /// Where to write the resulting files (new or empty). Default: a new temporary directory.
+        #[arg(long, value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Print Backstage's dry-run response body (JSON) on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The whole program: parse the command line, read the configuration, run the command.
 pub fn main_entry() -> ExitCode {
-    let cli = Cli::parse();
-    wiring::init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // Usage errors exit 2; --help and --version are not errors.
+            return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
+    // A dry-run prints its own progress; only warnings from the machinery underneath.
+    wiring::init_logging(if matches!(cli.command, Command::DryRun { .. }) {
+        "warn"
+    } else {
+        "info,sqlx=warn,tower_http=warn"
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -61,6 +91,10 @@ pub fn main_entry() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::DryRun { path, values, secrets, output, json } = cli.command {
+        let options = commands::dry_run::Options { path, values, secrets, output, json };
+        return runtime.block_on(commands::dry_run::run(settings, options));
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve => commands::serve::run(settings).await,
@@ -68,6 +102,7 @@ pub fn main_entry() -> ExitCode {
             Command::Worker => commands::worker::run(settings).await,
             Command::Janitor { once } => commands::janitor::run(settings, once).await,
             Command::Migrate => commands::migrate::run(settings).await,
+            Command::DryRun { .. } => unreachable!("handled above"),
         }
     });
     match result {

@@ -20,10 +20,9 @@ use crate::samples;
 
 /// `LOG_LEVEL` (Backstage's variable) or `RUST_LOG` choose the level; `LOG_FORMAT=json` makes
 /// logs JSON lines for log collectors.
-pub fn init_logging() {
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LOG_LEVEL"))
-        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".to_owned());
+pub fn init_logging(default: &str) {
+    let filter =
+        std::env::var("RUST_LOG").or_else(|_| std::env::var("LOG_LEVEL")).unwrap_or_else(|_| default.to_owned());
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -111,14 +110,32 @@ pub async fn load_catalog(settings: &Settings, store: &Store) -> anyhow::Result<
     Ok(())
 }
 
-pub fn registry(_settings: &Settings) -> Arc<Registry> {
-    Arc::new(Registry::builtin(&RegistryConfig::default()))
+/// The built-in actions, reading files from the configured hosts and the catalog in `store`
+/// (none for a dry-run without a server).
+pub fn registry(settings: &Settings, store: Option<&Store>) -> Arc<Registry> {
+    let catalog: Arc<dyn actions::CatalogApi> = match store {
+        Some(store) => Arc::new(catalog::StoreCatalog::new(store.clone())),
+        None => Arc::new(actions::EmptyCatalog),
+    };
+    let config = RegistryConfig {
+        fetch: actions::FetchConfig {
+            integrations: settings.integrations.clone(),
+            allow: settings.reading_allow.clone(),
+        },
+        catalog,
+    };
+    Arc::new(Registry::builtin(&config))
 }
 
-pub fn runner(settings: &Settings) -> Arc<Runner> {
+pub fn runner(settings: &Settings, store: Option<&Store>) -> Arc<Runner> {
     Arc::new(Runner::new(
-        registry(settings),
-        RunnerConfig { recovery_enabled: settings.recovery_enabled, environment: settings.environment.clone() },
+        registry(settings, store),
+        RunnerConfig {
+            recovery_enabled: settings.recovery_enabled,
+            environment: settings.environment.clone(),
+            limits: settings.workspace_limits,
+            integrations: settings.integrations.clone(),
+        },
     ))
 }
 

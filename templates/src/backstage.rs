@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
-use serde_json::{Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 
 use crate::entity_ref::EntityRef;
 use crate::js;
@@ -37,20 +37,96 @@ fn input_error(message: String) -> Error {
     Error::new(ErrorKind::InvalidOperation, message)
 }
 
-pub const DESCRIPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "parseRepoUrl",
-        "Parses a repository picker value (host?owner=...&repo=...) into {host, owner, repo, organization, workspace, project}.",
-        "${{ parameters.repoUrl | parseRepoUrl }} → {\"host\":\"github.com\",\"owner\":\"acme\",\"repo\":\"app\"}",
-    ),
-    ("projectSlug", "owner/repo of a repository picker value.", "${{ parameters.repoUrl | projectSlug }} → acme/app"),
-    (
-        "parseEntityRef",
-        "Parses an entity reference into {kind, namespace, name}, with optional {defaultKind, defaultNamespace}.",
-        "${{ parameters.owner | parseEntityRef({ defaultKind: 'group' }) }} → {\"kind\":\"group\",\"namespace\":\"default\",\"name\":\"team-a\"}",
-    ),
-    ("pick", "The value at a lodash-style path (a.b[0].c).", "${{ parameters.links | pick('[0].url') }}"),
-];
+/// `GET /v2/templating-extensions` entries for Backstage's own filters: description, usage
+/// examples and the JSON Schemas of input, arguments and output.
+pub fn metadata() -> Vec<(&'static str, Json)> {
+    let repo_spec = json!({
+        "type": "object",
+        "properties": {
+            "repo": {"type": "string"}, "host": {"type": "string"}, "owner": {"type": "string"},
+            "organization": {"type": "string"}, "workspace": {"type": "string"}, "project": {"type": "string"}
+        },
+        "required": ["repo", "host"],
+        "description": "`RepoSpec`"
+    });
+    let picker_url = json!({"type": "string", "description": "repo URL as collected from repository picker"});
+    let entity_ref = json!({
+        "type": "object",
+        "properties": {"kind": {"type": "string"}, "namespace": {"type": "string"}, "name": {"type": "string"}},
+        "required": ["kind", "namespace", "name"],
+        "description": "`CompoundEntityRef`"
+    });
+    let step = |name: &str, message: &str| {
+        format!("- id: log\n  name: {name}\n  action: debug:log\n  input:\n    message: ${{{{ {message} }}}}\n")
+    };
+    vec![
+        (
+            "parseRepoUrl",
+            json!({
+                "description": "Parses a repository URL into its constituent parts: owner, repository name, etc.",
+                "schema": {"input": picker_url, "arguments": [], "output": repo_spec},
+                "examples": [{
+                    "example": step("Parse Repo URL", "parameters.repoUrl | parseRepoUrl"),
+                    "notes": "- **Input**: `github.com?repo=backstage&owner=backstage`\n- **Output**: `{\"host\":\"github.com\",\"owner\":\"backstage\",\"repo\":\"backstage\"}`\n"
+                }]
+            }),
+        ),
+        (
+            "parseEntityRef",
+            json!({
+                "description": "Extracts the parts of an entity reference, such as the kind, namespace, and name.",
+                "schema": {
+                    "input": {"anyOf": [
+                        {"type": "string", "description": "compact entity reference"},
+                        {"type": "object", "properties": {"kind": {"type": "string"}, "namespace": {"type": "string"}, "name": {"type": "string"}}, "required": ["name"], "description": "`CompoundEntityRef`"}
+                    ]},
+                    "arguments": [{
+                        "type": "object",
+                        "properties": {
+                            "defaultKind": {"type": "string", "description": "The default kind, if none is given in the reference"},
+                            "defaultNamespace": {"type": "string", "description": "The default namespace, if none is given in the reference"}
+                        }
+                    }],
+                    "output": entity_ref
+                },
+                "examples": [
+                    {
+                        "description": "Without context",
+                        "example": step("Parse Entity Reference", "parameters.owner | parseEntityRef"),
+                        "notes": "- **Input**: `group:techdocs`\n- **Output**: `{\"kind\": \"group\", \"namespace\": \"default\", \"name\": \"techdocs\"}`\n"
+                    },
+                    {
+                        "description": "With context",
+                        "example": step("Parse Entity Reference", "parameters.owner | parseEntityRef({ defaultKind:\"group\", defaultNamespace:\"another-namespace\" })"),
+                        "notes": "- **Input**: `techdocs`\n- **Output**: `{\"kind\": \"group\", \"namespace\": \"another-namespace\", \"name\": \"techdocs\"}`\n"
+                    }
+                ]
+            }),
+        ),
+        (
+            "pick",
+            json!({
+                "description": "Selects a specific property (e.g. kind, namespace, name) from an object.",
+                "schema": {"input": {}, "arguments": [{"type": "string", "description": "Property"}], "output": {"description": "Selected property"}},
+                "examples": [{
+                    "example": step("Pick", "parameters.owner | parseEntityRef | pick('name')"),
+                    "notes": "- **Input**: `{ kind: 'Group', namespace: 'default', name: 'techdocs' }`\n- **Output**: `techdocs`\n"
+                }]
+            }),
+        ),
+        (
+            "projectSlug",
+            json!({
+                "description": "Generates a project slug from a repository URL.",
+                "schema": {"input": picker_url, "arguments": [], "output": {"type": "string"}},
+                "examples": [{
+                    "example": step("Project Slug", "parameters.repoUrl | projectSlug"),
+                    "notes": "- **Input**: `github.com?repo=backstage&owner=backstage`\n- **Output**: `backstage/backstage`\n"
+                }]
+            }),
+        ),
+    ]
+}
 
 pub(crate) fn register(env: &mut Environment<'static>, integrations: Arc<Vec<Integration>>) {
     let for_parse = integrations.clone();

@@ -50,7 +50,7 @@ pub fn number(f: f64) -> String {
         return "0".to_owned();
     }
     let abs = f.abs();
-    if abs >= 1e21 || abs < 1e-6 {
+    if !(1e-6..1e21).contains(&abs) {
         // Exponent form: shortest digits, `e+` for positive exponents as JavaScript writes them.
         let text = format!("{f:e}");
         return match text.split_once('e') {
@@ -332,7 +332,7 @@ mod tests {
         assert!(loose_eq(&v(json!("")), &v(json!(0))));
         assert!(loose_eq(&v(json!([1, 2])), &v(json!("1,2"))));
         assert!(strict_eq(&v(json!(3)), &v(json!(3.0))));
-        assert!(relational("<", &v(json!("10")), &v(json!(9))) == false);
+        assert!(!relational("<", &v(json!("10")), &v(json!(9))));
         assert!(relational("<", &v(json!("10")), &v(json!("9"))));
         assert!(!relational(">", &Value::UNDEFINED, &v(json!(0))));
         assert!(relational(">=", &v(json!(null)), &v(json!(0))));

@@ -38,7 +38,11 @@ pub use spec::{TaskSpec, TaskStep, UserInfo, build_task_spec};
 /// `GET /v2/templating-extensions`).
 pub fn templating_extensions() -> serde_json::Value {
     let mut filters = serde_json::Map::new();
-    for (name, description, example) in backstage::DESCRIPTIONS.iter().chain(filters::DESCRIPTIONS) {
+    // Backstage's own four filters, described as Backstage describes them (with schemas).
+    for (name, metadata) in backstage::metadata() {
+        filters.insert(name.to_owned(), metadata);
+    }
+    for (name, description, example) in filters::DESCRIPTIONS {
         filters.insert(
             (*name).to_owned(),
             serde_json::json!({"description": description, "examples": [{"example": example}]}),
@@ -48,9 +52,18 @@ pub fn templating_extensions() -> serde_json::Value {
         "filters": filters,
         "globals": {
             "functions": {
-                "range": {"description": "A list of numbers: range(stop) or range(start, stop, step)."},
-                "always": {"description": "In a step's `if`: true, and the step runs even after a failure."},
-                "failure": {"description": "In a step's `if`: true when an earlier step failed; the step runs after a failure."}
+                "range": {
+                    "description": "A list of numbers: range(stop) or range(start, stop, step).",
+                    "examples": [{"example": "{% for i in range(3) %}${{ i }}{% endfor %} → 012"}]
+                },
+                "always": {
+                    "description": "In a step's `if`: true, and the step runs even after an earlier step failed.",
+                    "examples": [{"example": "- id: cleanup\n  if: ${{ always() }}\n  action: debug:log"}]
+                },
+                "failure": {
+                    "description": "In a step's `if`: true only when an earlier step failed; the step then runs despite the failure.",
+                    "examples": [{"example": "- id: notify\n  if: ${{ failure() }}\n  action: debug:log"}]
+                }
             },
             "values": {}
         }

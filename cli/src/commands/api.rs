@@ -11,14 +11,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let store = wiring::open_store(&settings).await?;
     let metrics = wiring::metrics();
     wiring::load_catalog(&settings, &store).await?;
-    let registry = wiring::registry(&settings);
+    let runner = wiring::runner(&settings, Some(&store));
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
     // Events written by workers elsewhere reach waiting readers here through LISTEN.
     let background = Background::start(&store, &settings, false);
     let app = api::app(api::AppParts {
         store: store.clone(),
-        registry,
+        runner,
+        working_directory: settings.working_directory.clone(),
         auth: settings.auth.clone(),
         config: settings.api.clone(),
         worker_health: None,

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod api;
+pub mod dry_run;
 pub mod janitor;
 pub mod migrate;
 pub mod serve;

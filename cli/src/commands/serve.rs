@@ -12,7 +12,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let store = wiring::open_store(&settings).await?;
     let metrics = wiring::metrics();
     wiring::load_catalog(&settings, &store).await?;
-    let runner = wiring::runner(&settings);
+    let runner = wiring::runner(&settings, Some(&store));
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
     let background = Background::start(&store, &settings, true);
@@ -24,7 +24,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let app = api::app(api::AppParts {
         store: store.clone(),
-        registry: runner.registry().clone(),
+        runner: runner.clone(),
+        working_directory: settings.working_directory.clone(),
         auth: settings.auth.clone(),
         config: settings.api.clone(),
         worker_health: worker.as_ref().map(Worker::health),

@@ -10,7 +10,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     wiring::require_postgres(&settings, "worker")?;
     let store = wiring::open_store(&settings).await?;
     let metrics = wiring::metrics();
-    let runner = wiring::runner(&settings);
+    let runner = wiring::runner(&settings, Some(&store));
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
     let background = Background::start(&store, &settings, true);

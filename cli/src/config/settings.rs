@@ -40,6 +40,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub environment: actions::Environment,
     pub catalog: CatalogConfig,
+    /// Source-control hosts from `integrations.*[].host`, plus the ones Backstage knows by default.
+    pub integrations: Vec<templates::Integration>,
+    /// `backend.reading.allow`: other hosts fetch actions may read from.
+    pub reading_allow: Vec<actions::ReadingAllow>,
+    pub workspace_limits: actions::WorkspaceLimits,
 }
 
 impl Settings {
@@ -58,6 +63,7 @@ impl Settings {
             max_body_bytes: r.integer("backend.maxRequestBodySize", 1024, 1 << 30)?.unwrap_or(10 * 1024 * 1024)
                 as usize,
             max_queue_depth: r.integer("scaffolder.maxQueueDepth", 1, i64::from(i32::MAX))?.unwrap_or(10_000),
+            max_concurrent_dry_runs: r.integer("scaffolder.maxConcurrentDryRuns", 1, 1000)?.unwrap_or(8) as usize,
             ..ApiConfig::default()
         };
         let concurrency = match r.get("scaffolder.concurrentTasksLimit") {
@@ -101,6 +107,9 @@ impl Settings {
             shutdown_grace: r.duration("scaffolder.shutdownGracePeriod")?.unwrap_or(Duration::from_secs(25)),
             environment: environment(&r)?,
             catalog: catalog(&r)?,
+            integrations: integrations(&r)?,
+            reading_allow: reading_allow(&r)?,
+            workspace_limits: workspace_limits(&r)?,
         })
     }
 
@@ -267,6 +276,94 @@ fn environment(r: &Reader<'_>) -> Result<actions::Environment, ConfigError> {
     Ok(environment)
 }
 
+/// Integration kinds as Backstage names them under `integrations:`.
+const INTEGRATION_KINDS: &[&str] =
+    &["github", "gitlab", "bitbucketCloud", "bitbucketServer", "bitbucket", "azure", "gitea", "gerrit"];
+
+fn integrations(r: &Reader<'_>) -> Result<Vec<templates::Integration>, ConfigError> {
+    let mut found: Vec<templates::Integration> = Vec::new();
+    if let Some(section) = r.object("integrations")? {
+        for (kind, entries) in section {
+            let key = format!("integrations.{kind}");
+            if !INTEGRATION_KINDS.contains(&kind.as_str()) {
+                // Backstage ignores kinds it does not know (awsS3, googleGcs, ...); so do we.
+                continue;
+            }
+            let Some(entries) = entries.as_array() else {
+                return Err(ConfigError::WrongType { key, found: kind_of(entries), wanted: "array" });
+            };
+            for (i, entry) in entries.iter().enumerate() {
+                let item = Reader::item(entry);
+                let host = match kind.as_str() {
+                    // Bitbucket Cloud has one host.
+                    "bitbucketCloud" => "bitbucket.org".to_owned(),
+                    _ => item.string("host")?.ok_or_else(|| ConfigError::Invalid {
+                        key: format!("{key}[{i}].host"),
+                        message: "is required".to_owned(),
+                    })?,
+                };
+                if host.is_empty() || host.contains(['/', ' ', '@']) {
+                    return Err(ConfigError::Invalid {
+                        key: format!("{key}[{i}].host"),
+                        message: format!("'{host}' is not a host name (write it without a scheme or path)"),
+                    });
+                }
+                let kind = if kind == "bitbucket" { "bitbucketServer" } else { kind.as_str() };
+                found.push(templates::Integration::new(&host, kind));
+            }
+        }
+    }
+    for default in templates::Integration::defaults() {
+        if !found.iter().any(|i| i.host == default.host) {
+            found.push(default);
+        }
+    }
+    Ok(found)
+}
+
+fn reading_allow(r: &Reader<'_>) -> Result<Vec<actions::ReadingAllow>, ConfigError> {
+    let mut allow = Vec::new();
+    for (i, entry) in r.array("backend.reading.allow")?.into_iter().flatten().enumerate() {
+        let item = Reader::item(entry);
+        let key = |field: &str| format!("backend.reading.allow[{i}].{field}");
+        let host = item
+            .string("host")?
+            .ok_or_else(|| ConfigError::Invalid { key: key("host"), message: "is required".to_owned() })?;
+        if host.is_empty() || host.contains(['/', ' ', '@']) {
+            return Err(ConfigError::Invalid {
+                key: key("host"),
+                message: format!("'{host}' is not a host name (`*.example.com` and `example.com:8080` are)"),
+            });
+        }
+        let mut paths = Vec::new();
+        for (j, path) in item.array("paths")?.into_iter().flatten().enumerate() {
+            match path.as_str() {
+                Some(p) if p.starts_with('/') => paths.push(p.to_owned()),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("backend.reading.allow[{i}].paths[{j}]"),
+                        message: "must be a path starting with /".to_owned(),
+                    });
+                }
+            }
+        }
+        allow.push(actions::ReadingAllow { host, paths });
+    }
+    Ok(allow)
+}
+
+fn workspace_limits(r: &Reader<'_>) -> Result<actions::WorkspaceLimits, ConfigError> {
+    let defaults = actions::WorkspaceLimits::default();
+    let max = i64::MAX / 2;
+    Ok(actions::WorkspaceLimits {
+        max_files: r.integer("scaffolder.workspaceLimits.maxFiles", 1, max)?.map_or(defaults.max_files, |n| n as u64),
+        max_bytes: r.integer("scaffolder.workspaceLimits.maxBytes", 1, max)?.map_or(defaults.max_bytes, |n| n as u64),
+        max_render_bytes: r
+            .integer("scaffolder.workspaceLimits.maxRenderBytes", 1, max)?
+            .map_or(defaults.max_render_bytes, |n| n as u64),
+    })
+}
+
 fn rules(value: &Value, key: &str) -> Result<Vec<Rule>, ConfigError> {
     let Some(items) = value.as_array() else {
         return Err(ConfigError::WrongType { key: key.to_owned(), found: kind_of(value), wanted: "array" });
@@ -359,6 +456,22 @@ mod tests {
     }
 
     #[test]
+    fn integrations_reading_and_limits() {
+        let s = settings(json!({
+            "integrations": {"github": [{"host": "ghe.example.com", "token": "t"}], "awsS3": [{"bucket": "b"}]},
+            "backend": {"reading": {"allow": [{"host": "*.example.org", "paths": ["/templates/"]}]}},
+            "scaffolder": {"workspaceLimits": {"maxFiles": 10, "maxBytes": "2048"}},
+        }))
+        .unwrap();
+        let hosts: Vec<&str> = s.integrations.iter().map(|i| i.host.as_str()).collect();
+        assert_eq!(hosts, ["ghe.example.com", "github.com", "gitlab.com", "bitbucket.org", "dev.azure.com"]);
+        assert_eq!(s.reading_allow[0].host, "*.example.org");
+        assert_eq!(s.reading_allow[0].paths, ["/templates/"]);
+        assert_eq!((s.workspace_limits.max_files, s.workspace_limits.max_bytes), (10, 2048));
+        assert_eq!(s.workspace_limits.max_render_bytes, actions::WorkspaceLimits::default().max_render_bytes);
+    }
+
+    #[test]
     fn wrong_values_name_their_key() {
         let cases = [
             (json!({"backend": {"database": {"client": "mysql"}}}), "backend.database.client"),
@@ -373,6 +486,19 @@ mod tests {
             ),
             (json!({"catalog": {"locations": [{"type": "file"}]}}), "catalog.locations[0].target"),
             (json!({"catalog": {"rules": {"allow": []}}}), "catalog.rules"),
+            (json!({"integrations": {"github": {"host": "x"}}}), "integrations.github"),
+            (json!({"integrations": {"github": [{"token": "x"}]}}), "integrations.github[0].host"),
+            (
+                json!({"integrations": {"gitlab": [{"host": "https://gitlab.example.com"}]}}),
+                "integrations.gitlab[0].host",
+            ),
+            (json!({"backend": {"reading": {"allow": [{"paths": ["/x"]}]}}}), "backend.reading.allow[0].host"),
+            (
+                json!({"backend": {"reading": {"allow": [{"host": "a.example", "paths": ["x"]}]}}}),
+                "backend.reading.allow[0].paths[0]",
+            ),
+            (json!({"scaffolder": {"workspaceLimits": {"maxFiles": 0}}}), "scaffolder.workspaceLimits.maxFiles"),
+            (json!({"scaffolder": {"workspaceLimits": {"maxBytes": "lots"}}}), "scaffolder.workspaceLimits.maxBytes"),
         ];
         for (tree, key) in cases {
             let error = settings(tree.clone()).unwrap_err().to_string();

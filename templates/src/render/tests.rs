@@ -316,3 +316,25 @@ fn single_expression_detection() {
     assert_eq!(single_expression("x${{ a }}", "${{"), None);
     assert_eq!(single_expression("${{ a }}x", "${{"), None);
 }
+
+#[test]
+fn every_listed_filter_exists() {
+    let listing = crate::templating_extensions();
+    let filters = listing["filters"].as_object().unwrap();
+    assert!(filters.len() > 40, "{}", filters.len());
+    for (name, metadata) in filters {
+        assert!(metadata["description"].as_str().is_some_and(|d| !d.is_empty()), "{name} has no description");
+        assert!(metadata["examples"].as_array().is_some_and(|e| !e.is_empty()), "{name} has no example");
+        // Unknown filters fail at parse time; a known one may still reject this input.
+        let result = Renderer::new().render_text(&format!("${{{{ parameters.name | {name} }}}}"), &context());
+        if let Err(error) = result {
+            let message = error.to_string();
+            assert!(!message.contains("is unknown"), "{name}: {message}");
+        }
+    }
+    let unknown = Renderer::new().render_text("${{ parameters.name | nosuchfilter }}", &context()).unwrap_err();
+    assert!(unknown.to_string().contains("filter nosuchfilter is unknown"), "{unknown}");
+    for name in ["always", "failure", "range"] {
+        assert!(listing["globals"]["functions"][name]["description"].is_string(), "{name}");
+    }
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actions::{Registry, RegistryConfig};
+use actions::{Registry, RegistryConfig, Runner, RunnerConfig};
 use api::{ApiConfig, AppParts, AuthConfig, StaticToken};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -110,7 +110,14 @@ async fn api_with(store: Store, config: ApiConfig, auth: AuthConfig) -> Api {
     catalog.load_configured(dir.path()).await.unwrap();
     let app = api::app(AppParts {
         store: store.clone(),
-        registry: Arc::new(Registry::builtin(&RegistryConfig::default())),
+        runner: Arc::new(Runner::new(
+            Arc::new(Registry::builtin(&RegistryConfig {
+                catalog: Arc::new(catalog::StoreCatalog::new(store.clone())),
+                ..RegistryConfig::default()
+            })),
+            RunnerConfig::default(),
+        )),
+        working_directory: dir.path().join("work"),
         auth,
         config,
         worker_health: None,
