@@ -71,7 +71,7 @@ impl Action for CatalogFetch {
             "type": "object",
             "properties": {
                 "entity": {"description": "Object containing same values used in the Entity schema. Only when used with `entityRef` parameter."},
-                "entities": {"type": "array", "items": {"description": "Array containing objects with same values used in the Entity schema. Only when used with `entityRefs` parameter."}},
+                "entities": {"type": "array"},
             },
             "additionalProperties": false,
             "$schema": "http://json-schema.org/draft-07/schema#",

@@ -26,6 +26,7 @@ struct NonEmpty(#[schemars(length(min = 1))] String);
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct Content {
     /// Name of the file or directory
     name: String,

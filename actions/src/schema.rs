@@ -39,6 +39,21 @@ fn tidy(value: &mut Value, root: bool) {
             }
         }
     }
+    // A union of bare types is written as a type list, as zod-to-json-schema does.
+    if let Some(Value::Array(arms)) = map.get("anyOf")
+        && arms.len() > 1
+        && arms
+            .iter()
+            .all(|arm| arm.as_object().is_some_and(|a| a.len() == 1 && a.get("type").is_some_and(Value::is_string)))
+    {
+        let types: Vec<Value> = arms.iter().map(|arm| arm["type"].clone()).collect();
+        map.remove("anyOf");
+        map.insert("type".to_owned(), Value::Array(types));
+    }
+    // Any value at all: `{}`, as Backstage writes it.
+    if map.get("additionalProperties") == Some(&Value::Bool(true)) {
+        map.insert("additionalProperties".to_owned(), Value::Object(Default::default()));
+    }
     map.remove("definitions");
     // Rust-specific number formats mean nothing to JSON Schema users.
     if let Some(Value::String(format)) = map.get("format")

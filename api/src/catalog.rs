@@ -35,7 +35,8 @@ pub async fn find_template(store: &Store, reference: &EntityRef) -> Result<Catal
         other => ApiError::input(other.to_string()),
     })?;
     Ok(CatalogTemplate {
-        entity_ref: format!("template:{}/{}", template.namespace(), template.name()),
+        // Backstage's `stringifyEntityRef`: lower case throughout.
+        entity_ref: format!("template:{}/{}", template.namespace(), template.name()).to_lowercase(),
         template,
         base_url,
     })

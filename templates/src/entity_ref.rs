@@ -24,6 +24,9 @@ impl EntityRef {
         default_kind: Option<&str>,
         default_namespace: Option<&str>,
     ) -> Result<Self, EntityRefError> {
+        if reference.is_empty() {
+            return Err(EntityRefError("Entity reference must not be empty".to_owned()));
+        }
         let colon = reference.find(':');
         let slash = reference.find('/');
         let colon = match (colon, slash) {
@@ -34,23 +37,21 @@ impl EntityRef {
         let namespace = slash.map(|s| &reference[colon.map_or(0, |c| c + 1)..s]);
         let name_start = colon.map_or(0, |c| c + 1).max(slash.map_or(0, |s| s + 1));
         let name = &reference[name_start..];
-        let kind = match kind {
-            Some("") => return Err(EntityRefError(format!("Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"))),
-            Some(kind) => kind.to_owned(),
-            None => default_kind.map(str::to_owned).ok_or_else(|| {
-                EntityRefError(format!("Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"))
-            })?,
-        };
-        let namespace = match namespace {
-            Some("") => {
-                return Err(EntityRefError(format!("Entity reference \"{reference}\" had missing or empty namespace")));
-            }
-            Some(namespace) => namespace.to_owned(),
-            None => default_namespace.unwrap_or("default").to_owned(),
-        };
-        if name.is_empty() {
-            return Err(EntityRefError(format!("Entity reference \"{reference}\" had missing or empty name")));
+        if kind == Some("") || namespace == Some("") || name.is_empty() {
+            return Err(EntityRefError(format!(
+                "Entity reference \"{reference}\" was not on the form [<kind>:][<namespace>/]<name>"
+            )));
         }
+        let kind = match kind.or(default_kind).filter(|k| !k.is_empty()) {
+            Some(kind) => kind.to_owned(),
+            None => {
+                return Err(EntityRefError(format!(
+                    "Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"
+                )));
+            }
+        };
+        // `defaultNamespace || 'default'`: an empty default counts as none.
+        let namespace = namespace.or(default_namespace.filter(|n| !n.is_empty())).unwrap_or("default").to_owned();
         Ok(EntityRef { kind, namespace, name: name.to_owned() })
     }
 }
@@ -67,10 +68,10 @@ pub fn is_valid_entity_name(name: &str) -> bool {
         && !bytes.windows(2).any(|pair| pair.iter().all(|b| matches!(b, b'-' | b'_' | b'.')))
 }
 
-/// `kind:namespace/name` with the kind lower-cased, as Backstage's `stringifyEntityRef`.
+/// `kind:namespace/name`, all lower-cased, as Backstage's `stringifyEntityRef`.
 impl fmt::Display for EntityRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}/{}", self.kind.to_lowercase(), self.namespace, self.name)
+        write!(f, "{}:{}/{}", self.kind.to_lowercase(), self.namespace.to_lowercase(), self.name.to_lowercase())
     }
 }
 
@@ -94,7 +95,7 @@ mod tests {
                 "{input}"
             );
         }
-        assert_eq!(EntityRef::parse("Template:team-a/svc", None, None).unwrap().to_string(), "template:team-a/svc");
+        assert_eq!(EntityRef::parse("Template:Team-A/Svc", None, None).unwrap().to_string(), "template:team-a/svc");
     }
 
     #[test]
@@ -113,6 +114,15 @@ mod tests {
             assert!(EntityRef::parse(input, Some("template"), None).is_err(), "{input}");
         }
         assert!(EntityRef::parse("name", None, None).is_err());
+        let message = |input: &str| EntityRef::parse(input, Some("template"), None).unwrap_err().to_string();
+        assert_eq!(message(""), "Entity reference must not be empty");
+        assert_eq!(message(":x"), "Entity reference \":x\" was not on the form [<kind>:][<namespace>/]<name>");
+        assert_eq!(message("k:/x"), "Entity reference \"k:/x\" was not on the form [<kind>:][<namespace>/]<name>");
+        assert!(EntityRef::parse("x", None, None).unwrap_err().to_string().contains("had missing or empty kind"));
+        // A colon after the first slash belongs to the name.
+        let named = EntityRef::parse("ns/a:b", Some("group"), None).unwrap();
+        assert_eq!((named.kind.as_str(), named.namespace.as_str(), named.name.as_str()), ("group", "ns", "a:b"));
+        assert_eq!(EntityRef::parse("x", Some("k"), Some("")).unwrap().namespace, "default");
         let odd = EntityRef::parse("a:b/c/d", None, None).unwrap();
         assert_eq!((odd.kind.as_str(), odd.namespace.as_str(), odd.name.as_str()), ("a", "b", "c/d"));
         let slash_first = EntityRef::parse("ns/a:b", Some("k"), None).unwrap();

@@ -327,7 +327,13 @@ async fn bad_submissions_get_specific_messages_and_change_nothing() {
             StatusCode::BAD_REQUEST,
             "Invalid kind, only 'Template' kind is supported",
         ),
-        (Some(br#"{"templateRef":"a:b:c","values":{}}"#.to_vec()), StatusCode::BAD_REQUEST, "was not on the form"),
+        (Some(br#"{"templateRef":"a:b:c","values":{}}"#.to_vec()), StatusCode::BAD_REQUEST, "only 'Template' kind"),
+        (
+            Some(br#"{"templateRef":"template:/x","values":{}}"#.to_vec()),
+            StatusCode::BAD_REQUEST,
+            "was not on the form",
+        ),
+        (Some(br#"{"templateRef":"","values":{}}"#.to_vec()), StatusCode::BAD_REQUEST, "must not be empty"),
         (
             Some(br#"{"templateRef":"old-version","values":{}}"#.to_vec()),
             StatusCode::BAD_REQUEST,
@@ -547,6 +553,7 @@ async fn actions_schema_and_documentation() {
         assert_eq!(action["description"], theirs["description"]);
         assert_eq!(action["examples"], theirs["examples"]);
         assert_eq!(action["schema"]["input"], theirs["schema"]["input"], "{}", action["id"]);
+        assert_eq!(action["schema"]["output"], theirs["schema"]["output"], "{}", action["id"]);
     }
     let ids: Vec<&str> = actions.as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
     let mut sorted = ids.clone();

@@ -6,9 +6,11 @@
 //! - `processes`: real `scaffolder` processes: API + workers, kill -9, SIGTERM, cancels across
 //!   processes, a PostgreSQL restart, 500 tasks.
 //! - `cli`: start-up behaviour and configuration errors of the binary.
+//! - `conformance`: the dry-run corpus recorded from the real Backstage, through the API and the CLI.
 
 mod api;
 mod cli;
+mod conformance;
 mod processes;
 mod store_contract;
 mod support;
