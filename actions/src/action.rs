@@ -21,6 +21,22 @@ pub struct ActionExample {
     pub example: &'static str,
 }
 
+/// How an action touches the task's workspace. In a step graph, two steps whose accesses conflict
+/// (either writes, and the other reads or writes) never overlap: the later one in spec order waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkspaceAccess {
+    None,
+    Read,
+    Write,
+}
+
+impl WorkspaceAccess {
+    pub fn conflicts_with(self, other: WorkspaceAccess) -> bool {
+        use WorkspaceAccess::{None, Write};
+        !(self == None || other == None) && (self == Write || other == Write)
+    }
+}
+
 /// A built-in action. One implementation per file; the registry lists them.
 #[async_trait]
 pub trait Action: Send + Sync + 'static {
@@ -39,6 +55,10 @@ pub trait Action: Send + Sync + 'static {
     /// outputs, as in Backstage).
     fn supports_dry_run(&self) -> bool {
         false
+    }
+    /// What the action does to the workspace (the safe assumption: it writes).
+    fn workspace_access(&self) -> WorkspaceAccess {
+        WorkspaceAccess::Write
     }
     async fn run(&self, ctx: &mut ActionContext<'_>) -> Result<(), StepError>;
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use templates::EntityRef;
 
-use crate::action::{Action, ActionContext, ActionExample, StepError};
+use crate::action::{Action, ActionContext, ActionExample, StepError, WorkspaceAccess};
 use crate::catalog_api::CatalogApi;
 use crate::schema::schema_of;
 
@@ -76,6 +76,10 @@ impl Action for CatalogFetch {
             "additionalProperties": false,
             "$schema": "http://json-schema.org/draft-07/schema#",
         }))
+    }
+
+    fn workspace_access(&self) -> WorkspaceAccess {
+        WorkspaceAccess::None
     }
 
     fn supports_dry_run(&self) -> bool {

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::action::{Action, ActionContext, ActionExample, StepError};
+use crate::action::{Action, ActionContext, ActionExample, StepError, WorkspaceAccess};
 use crate::schema::schema_of;
 use crate::workspace::resolve_safe_child_path;
 
@@ -68,6 +68,10 @@ impl Action for DebugLog {
 
     fn input_schema(&self) -> Value {
         schema_of::<Input>()
+    }
+
+    fn workspace_access(&self) -> WorkspaceAccess {
+        WorkspaceAccess::Read
     }
 
     fn supports_dry_run(&self) -> bool {

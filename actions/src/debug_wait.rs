@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::action::{Action, ActionContext, ActionExample, StepError};
+use crate::action::{Action, ActionContext, ActionExample, StepError, WorkspaceAccess};
 use crate::schema::schema_of;
 
 /// Backstage's default ceiling.
@@ -55,6 +55,10 @@ impl Action for DebugWait {
 
     fn input_schema(&self) -> Value {
         schema_of::<Input>()
+    }
+
+    fn workspace_access(&self) -> WorkspaceAccess {
+        WorkspaceAccess::None
     }
 
     async fn run(&self, ctx: &mut ActionContext<'_>) -> Result<(), StepError> {

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::action::{Action, ActionContext, ActionExample, StepError};
+use crate::action::{Action, ActionContext, ActionExample, StepError, WorkspaceAccess};
 use crate::files::io_error;
 use crate::schema::schema_of;
 
@@ -78,6 +78,10 @@ impl Action for FsReaddir {
 
     fn output_schema(&self) -> Option<Value> {
         Some(schema_of::<Output>())
+    }
+
+    fn workspace_access(&self) -> WorkspaceAccess {
+        WorkspaceAccess::Read
     }
 
     fn supports_dry_run(&self) -> bool {

@@ -10,7 +10,8 @@
 //!   `fs_readdir`, `fs_rename`; `fetch` (where files come from), `files` (trees, binary
 //!   detection, the per-task budget), `yaml` (YAML as Backstage writes it), `catalog_api`.
 //! - `workspace`: a task's directory, and the only way to turn a user path into a real one.
-//! - `runner`: step by step execution with Backstage's events; `redact`: secret masking.
+//! - `runner`: step by step execution with Backstage's events; `plan`: which step waits for
+//!   which (spec order, or a graph); `redact`: secret masking.
 //! - `sink`: where events go (the worker's database writer, or memory for dry-runs).
 //! - `stop`: why a run must stop (cancel, shutdown, lost lease, timeout).
 //!
@@ -33,6 +34,7 @@ mod files;
 mod fs_delete;
 mod fs_readdir;
 mod fs_rename;
+mod plan;
 mod redact;
 mod registry;
 mod runner;
@@ -42,7 +44,7 @@ mod stop;
 mod workspace;
 mod yaml;
 
-pub use action::{Action, ActionContext, ActionExample, StepError};
+pub use action::{Action, ActionContext, ActionExample, StepError, WorkspaceAccess};
 pub use catalog_api::{CatalogApi, EmptyCatalog};
 pub use dry_run::{
     DryRunFile, DryRunObserver, DryRunRequest, DryRunResult, DryRunSource, dry_run, serialize_directory,

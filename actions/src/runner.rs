@@ -1,8 +1,10 @@
-//! The runner: executes a task's steps in spec order with Backstage's semantics and events.
+//! The runner: executes a task's steps with Backstage's semantics and events: in spec order, or
+//! as a graph when the template opts in (`plan` decides what waits for what).
 //!
 //! Per step: `Beginning step`, `if`, `each`, render the input (secrets in scope), validate every
 //! iteration's input against the action's schema before the first one runs, run the action,
-//! `Finished step`. After a failure only steps whose `if` calls `always()` or `failure()` run.
+//! `Finished step`. After a failure no new step starts except those whose `if` calls `always()`
+//! or `failure()`; steps already running finish. A step's `timeout` (extension) fails it.
 //! Finally `spec.output` is rendered (without secrets). The caller writes the completion event
 //! from the [`RunOutcome`], because how a run ends (completion, hand-back) is the caller's write.
 
@@ -10,6 +12,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use templates::{RenderContext, Renderer, TaskSpec, TaskStep};
@@ -17,6 +21,7 @@ use tracing::Instrument;
 
 use crate::action::{ActionContext, StepError, StepLogger};
 use crate::files::{Budget, WorkspaceLimits};
+use crate::plan;
 use crate::redact::Redactor;
 use crate::registry::Registry;
 use crate::sink::{EventSink, SinkError, TaskEvent, TaskEventKind};
@@ -171,6 +176,11 @@ impl Runner {
         &self.registry
     }
 
+    /// Whether the steps can be ordered at all (a graph without cycles), before anything runs.
+    pub fn check(&self, spec: &TaskSpec) -> Result<(), StepError> {
+        plan::plan(&spec.steps(), spec.runs_as_graph(), &self.registry).map(|_| ())
+    }
+
     pub async fn run(&self, run: TaskRun<'_>) -> RunOutcome {
         let template = run.spec.template_info().and_then(|t| t["entityRef"].as_str()).unwrap_or_default().to_owned();
         let span = tracing::info_span!("task", task_id = run.task_id, template = %template);
@@ -194,6 +204,10 @@ impl Runner {
         let steps = run.spec.steps();
         let budget = Budget::new(self.config.limits);
         emit(run.sink, TaskEventKind::Log, json!({"message": format!("Starting up task with {} steps", steps.len())}));
+        let plan = match plan::plan(&steps, run.spec.runs_as_graph(), &self.registry) {
+            Ok(plan) => plan,
+            Err(error) => return RunOutcome::Failed { error },
+        };
 
         let mut context = RenderContext::new()
             .with("parameters", run.spec.parameters())
@@ -219,40 +233,75 @@ impl Runner {
         // task's output (rendered without secrets, but step outputs may carry them).
         let secret_values =
             Redactor::new(run.secrets.values().chain(self.config.environment.secrets.values()).map(String::as_str));
+        let template = run.spec.template_info().and_then(|t| t["entityRef"].as_str()).unwrap_or_default().to_owned();
         let mut step_outputs = Map::new();
         let mut first_error: Option<StepError> = None;
         let mut cancelled = false;
+        // After a cancel or a timeout not even `always()` steps start.
         let mut stopped = false;
-        for step in &steps {
-            if let Some(saved) =
-                completed_before.contains(&step.id().to_owned()).then(|| state.steps.get(step.id())).flatten()
-            {
-                step_outputs.insert(step.id().to_owned(), json!({"output": saved.output}));
-                context.set("steps", Value::Object(step_outputs.clone()));
-                emit_step(
-                    run.sink,
-                    step,
-                    &format!("Skipping step {} because it was already completed in a previous run", step.id()),
-                    "completed",
-                );
-                continue;
+        let mut interrupt: Option<StopReason> = None;
+        let mut started = vec![false; steps.len()];
+        let mut settled = vec![false; steps.len()];
+        let mut running = FuturesUnordered::new();
+        loop {
+            // Start (or settle without running) every step whose predecessors have settled.
+            let mut progressed = interrupt.is_none();
+            while progressed {
+                progressed = false;
+                for (index, step) in steps.iter().enumerate() {
+                    if started[index] || !plan.waits_for[index].iter().all(|&j| settled[j]) || interrupt.is_some() {
+                        continue;
+                    }
+                    started[index] = true;
+                    if let Some(saved) =
+                        completed_before.contains(&step.id().to_owned()).then(|| state.steps.get(step.id())).flatten()
+                    {
+                        step_outputs.insert(step.id().to_owned(), json!({"output": saved.output}));
+                        context.set("steps", Value::Object(step_outputs.clone()));
+                        emit_step(
+                            run.sink,
+                            step,
+                            &format!("Skipping step {} because it was already completed in a previous run", step.id()),
+                            "completed",
+                        );
+                        settled[index] = true;
+                        progressed = true;
+                        continue;
+                    }
+                    if let Some(reason @ (StopReason::Shutdown | StopReason::LeaseLost)) = run.stop.reason() {
+                        interrupt = Some(reason);
+                        break;
+                    }
+                    if first_error.is_some() && (stopped || !self.runs_after_failure(step, &context)) {
+                        emit_step(
+                            run.sink,
+                            step,
+                            &format!("Skipping step {} because a previous step failed", step.id()),
+                            "skipped",
+                        );
+                        settled[index] = true;
+                        progressed = true;
+                        continue;
+                    }
+                    let status_context = context.clone().with_status_checks(first_error.is_some());
+                    let budget = &budget;
+                    running.push(async move {
+                        let began = Instant::now();
+                        let span = tracing::info_span!(
+                            "step",
+                            task_id = run.task_id,
+                            step_id = step.id(),
+                            action = step.action()
+                        );
+                        let result =
+                            self.execute_step_in_time(run, step, &status_context, budget).instrument(span).await;
+                        (index, began, result)
+                    });
+                }
             }
-            if let Some(reason @ (StopReason::Shutdown | StopReason::LeaseLost)) = run.stop.reason() {
-                return self.interrupted(run, reason);
-            }
-            if first_error.is_some() && (stopped || !self.runs_after_failure(step, &context)) {
-                emit_step(
-                    run.sink,
-                    step,
-                    &format!("Skipping step {} because a previous step failed", step.id()),
-                    "skipped",
-                );
-                continue;
-            }
-            let status_context = context.clone().with_status_checks(first_error.is_some());
-            let started = Instant::now();
-            let span = tracing::info_span!("step", task_id = run.task_id, step_id = step.id(), action = step.action());
-            let result = self.execute_step(run, step, &status_context, &budget).instrument(span).await;
+            let Some((index, began, result)) = running.next().await else { break };
+            settled[index] = true;
+            let step = &steps[index];
             let label = match &result {
                 StepResult::Done(_) => "ok",
                 StepResult::DryRunSkipped(_) | StepResult::SkippedByCondition => "skipped",
@@ -260,11 +309,9 @@ impl Runner {
                 StepResult::Stopped(_) => "cancelled",
             };
             if !run.is_dry_run {
-                let template =
-                    run.spec.template_info().and_then(|t| t["entityRef"].as_str()).unwrap_or_default().to_owned();
                 metrics::counter!("scaffolder_step_count", "template" => template.clone(), "step" => step.name().to_owned(), "result" => label).increment(1);
-                metrics::histogram!("scaffolder_step_duration", "template" => template, "step" => step.name().to_owned(), "result" => label)
-                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("scaffolder_step_duration", "template" => template.clone(), "step" => step.name().to_owned(), "result" => label)
+                    .record(began.elapsed().as_secs_f64());
             }
             match result {
                 StepResult::Done(output) => {
@@ -281,7 +328,8 @@ impl Runner {
                         match run.sink.save_state(&state).await {
                             Ok(()) => {}
                             Err(SinkError::LeaseLost) => {
-                                return self.interrupted(run, StopReason::LeaseLost);
+                                interrupt.get_or_insert(StopReason::LeaseLost);
+                                continue;
                             }
                             Err(SinkError::Unavailable(message)) => {
                                 tracing::warn!(task_id = run.task_id, %message, "could not save step state; a recovery will re-run the step");
@@ -317,7 +365,7 @@ impl Runner {
                 }
                 StepResult::Stopped(reason) => match reason {
                     StopReason::Shutdown | StopReason::LeaseLost => {
-                        return self.interrupted(run, reason);
+                        interrupt.get_or_insert(reason);
                     }
                     StopReason::Cancelled => {
                         emit(
@@ -345,14 +393,42 @@ impl Runner {
                 },
             }
         }
+        if let Some(reason) = interrupt {
+            return self.interrupted(run, reason);
+        }
         if let Some(error) = first_error {
             return if cancelled { RunOutcome::Cancelled { error } } else { RunOutcome::Failed { error } };
         }
         if let Some(reason @ (StopReason::Shutdown | StopReason::LeaseLost)) = run.stop.reason() {
             return self.interrupted(run, reason);
         }
-        let output = secret_values.redact_value(&self.render_output(run.spec, &context.with_status_checks(false)));
+        let (output, problems) = self.render_output(run.spec, &context.with_status_checks(false));
+        for problem in problems {
+            let message = secret_values.redact(&problem.to_string());
+            emit(run.sink, TaskEventKind::Log, json!({"message": format!("\u{1b}[33mwarn\u{1b}[39m: {message}")}));
+        }
+        let output = secret_values.redact_value(&output);
         RunOutcome::Completed { output }
+    }
+
+    /// A step within its own `timeout` (extension), when it has one.
+    async fn execute_step_in_time(
+        &self,
+        run: &TaskRun<'_>,
+        step: &TaskStep,
+        context: &RenderContext,
+        budget: &Budget,
+    ) -> StepResult {
+        let Some(limit) = step.timeout() else {
+            return self.execute_step(run, step, context, budget).await;
+        };
+        match tokio::time::timeout(limit, self.execute_step(run, step, context, budget)).await {
+            Ok(result) => result,
+            Err(_) => StepResult::Failed(StepError::new(
+                "TimeoutError",
+                format!("Step {} ({}) did not finish within its timeout of {}", step.id(), step.name(), human(limit)),
+            )),
+        }
     }
 
     fn interrupted(&self, run: &TaskRun<'_>, reason: StopReason) -> RunOutcome {
@@ -391,7 +467,17 @@ impl Runner {
         match step.condition() {
             Some(Value::Bool(false)) => return StepResult::SkippedByCondition,
             Some(Value::String(condition)) if step.each().is_none() => {
-                let rendered = self.renderer.render_value(&Value::String(condition.clone()), context);
+                let (rendered, problems) =
+                    self.renderer.render_value_checked(&Value::String(condition.clone()), context, "if");
+                if !problems.is_empty() {
+                    let redactor = Redactor::new(
+                        run.secrets.values().chain(self.config.environment.secrets.values()).map(String::as_str),
+                    );
+                    let logger = StepLogger { sink: run.sink, task_id: run.task_id, step_id: step.id(), redactor };
+                    for problem in problems {
+                        logger.log("warn", &problem.to_string());
+                    }
+                }
                 if !is_truthy(rendered.as_ref()) {
                     return StepResult::SkippedByCondition;
                 }
@@ -492,6 +578,7 @@ impl Runner {
         };
 
         let mut iterations = Vec::new();
+        let mut problems: Vec<templates::RenderProblem> = Vec::new();
         for item in each_items.map(|items| items.into_iter().map(Some).collect()).unwrap_or_else(|| vec![None]) {
             let each_value = item.map(|(key, value)| json!({"key": key, "value": value}));
             let iteration_context = match &each_value {
@@ -504,10 +591,20 @@ impl Runner {
                 }
                 _ => true,
             };
-            let input = step
-                .input()
-                .and_then(|input| self.renderer.render_value(input, &iteration_context))
-                .unwrap_or_else(|| json!({}));
+            let input = match step.input() {
+                Some(raw) if should_run => {
+                    let (rendered, found) = self.renderer.render_value_checked(raw, &iteration_context, "input");
+                    for problem in found {
+                        if !problems.contains(&problem) {
+                            problems.push(problem);
+                        }
+                    }
+                    rendered
+                }
+                Some(raw) => self.renderer.render_value(raw, &iteration_context),
+                None => None,
+            }
+            .unwrap_or_else(|| json!({}));
             if should_run && has_secrets && step.input().is_some() {
                 let plain_context = match &each_value {
                     Some(each) => without_secrets.clone().with("each", each.clone()),
@@ -520,6 +617,11 @@ impl Runner {
             }
             iterations.push(Iteration { each: each_value, should_run, input });
         }
+        let logger = StepLogger { sink: run.sink, task_id: run.task_id, step_id: step.id(), redactor };
+        // Backstage passes such strings on silently; the author at least hears about it.
+        for problem in &problems {
+            logger.log("warn", &problem.to_string());
+        }
         // Every iteration that will run is validated before the first one runs.
         for iteration in iterations.iter().filter(|i| i.should_run) {
             if let Err(errors) = self.registry.validate_input(action.id(), &iteration.input) {
@@ -528,7 +630,7 @@ impl Runner {
                     .as_ref()
                     .map(|each| format!("[{}]", each["key"].as_str().unwrap_or_default()))
                     .unwrap_or_default();
-                return StepResult::Failed(StepError::input(redactor.redact(&format!(
+                return StepResult::Failed(StepError::input(logger.redactor.redact(&format!(
                     "Invalid input passed to action {}{key}, {}",
                     action.id(),
                     errors.join(", ")
@@ -536,7 +638,6 @@ impl Runner {
             }
         }
 
-        let logger = StepLogger { sink: run.sink, task_id: run.task_id, step_id: step.id(), redactor };
         let user = run.spec.user();
         let mut outputs = Map::new();
         for iteration in iterations {
@@ -584,8 +685,9 @@ impl Runner {
     }
 
     /// `spec.output`, rendered without secrets; `links`/`text` items whose `if` is false dropped.
-    fn render_output(&self, spec: &TaskSpec, context: &RenderContext) -> Value {
-        let mut output = self.renderer.render_value(&spec.output(), context).unwrap_or_else(|| json!({}));
+    fn render_output(&self, spec: &TaskSpec, context: &RenderContext) -> (Value, Vec<templates::RenderProblem>) {
+        let (output, problems) = self.renderer.render_value_checked(&spec.output(), context, "output");
+        let mut output = output.unwrap_or_else(|| json!({}));
         if let Value::Object(map) = &mut output {
             for key in ["links", "text"] {
                 if let Some(Value::Array(items)) = map.get_mut(key) {
@@ -601,8 +703,23 @@ impl Runner {
                 }
             }
         }
-        output
+        (output, problems)
     }
+}
+
+/// `1h 2m 3s`, `250ms`.
+fn human(duration: std::time::Duration) -> String {
+    let total = duration.as_secs();
+    if total == 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
+    let parts: Vec<String> = [(hours, "h"), (minutes, "m"), (seconds, "s")]
+        .iter()
+        .filter(|(amount, _)| *amount > 0)
+        .map(|(amount, unit)| format!("{amount}{unit}"))
+        .collect();
+    parts.join(" ")
 }
 
 fn emit(sink: &dyn EventSink, kind: TaskEventKind, body: Value) {

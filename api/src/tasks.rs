@@ -58,6 +58,7 @@ pub async fn create_task(
 
     let user = UserInfo { entity: None, entity_ref: user_ref.clone() };
     let spec = build_task_spec(&found.template, &found.entity_ref, found.base_url.as_deref(), &values, &user);
+    state.runner.check(&spec).map_err(|error| ApiError::input(error.message))?;
     // Time-ordered ids: tasks sort by creation even within one millisecond, and new rows land at
     // the end of the primary-key index.
     let id = Uuid::now_v7();

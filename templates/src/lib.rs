@@ -16,6 +16,7 @@
 
 mod backstage;
 mod checks;
+pub mod duration;
 mod entity_ref;
 mod filters;
 pub mod js;
@@ -29,9 +30,9 @@ mod spec;
 
 pub use backstage::{Integration, parse_repo_url};
 pub use entity_ref::{EntityRef, EntityRefError, is_valid_entity_name};
-pub use model::{Template, TemplateError, TemplateStep};
+pub use model::{Template, TemplateError, TemplateStep, find_cycle};
 pub use params::{ParameterError, SchemaValidator, validate_values};
-pub use render::{DEFAULT_MAX_OUTPUT, RenderContext, RenderError, RenderOptions, Renderer};
+pub use render::{DEFAULT_MAX_OUTPUT, RenderContext, RenderError, RenderOptions, RenderProblem, Renderer};
 pub use spec::{TaskSpec, TaskStep, UserInfo, build_task_spec};
 
 /// Every filter and global a template can use, with a description and an example (served by

@@ -123,6 +123,66 @@ impl TemplateStep<'_> {
     }
 }
 
+/// `dependsOn` (extension): a list of ids of other steps, without cycles.
+fn check_dependencies(steps: &[Value], problems: &mut Vec<String>) {
+    let ids: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            step.get("id").and_then(Value::as_str).map_or_else(|| format!("step-{}", i + 1), str::to_owned)
+        })
+        .collect();
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        let Some(depends) = step.get("dependsOn") else { continue };
+        let Some(list) = depends.as_array().filter(|l| l.iter().all(Value::is_string)) else {
+            problems.push(format!("spec.steps[{i}].dependsOn must be a list of step ids"));
+            continue;
+        };
+        for id in list.iter().filter_map(Value::as_str) {
+            match ids.iter().position(|known| known == id) {
+                Some(j) if j == i => {
+                    problems.push(format!("spec.steps[{i}].dependsOn: step {id} cannot depend on itself"))
+                }
+                Some(j) => edges[i].push(j),
+                None => problems.push(format!("spec.steps[{i}].dependsOn: there is no step with id {id}")),
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(&edges) {
+        let names: Vec<&str> = cycle.iter().map(|&i| ids[i].as_str()).collect();
+        problems.push(format!("spec.steps: dependsOn forms a cycle: {}", names.join(" → ")));
+    }
+}
+
+/// A cycle in a dependency graph (`edges[i]` = what `i` waits for), as the nodes along it.
+pub fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    let mut mark = vec![0u8; edges.len()];
+    let mut path = Vec::new();
+    fn visit(node: usize, edges: &[Vec<usize>], mark: &mut [u8], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+        mark[node] = 1;
+        path.push(node);
+        for &next in &edges[node] {
+            if mark[next] == 1 {
+                let start = path.iter().position(|&n| n == next).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(next);
+                return Some(cycle);
+            }
+            if mark[next] == 0
+                && let Some(cycle) = visit(next, edges, mark, path)
+            {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        mark[node] = 2;
+        None
+    }
+    (0..edges.len()).find_map(|node| if mark[node] == 0 { visit(node, edges, &mut mark, &mut path) } else { None })
+}
+
 fn check_spec(spec: &Map<String, Value>, problems: &mut Vec<String>) {
     match spec.get("type") {
         Some(Value::String(t)) if !t.is_empty() => {}
@@ -176,9 +236,20 @@ fn check_spec(spec: &Map<String, Value>, problems: &mut Vec<String>) {
                 {
                     problems.push(format!("spec.steps[{i}].if must be a string or a boolean"));
                 }
+                if let Some(timeout) = step.get("timeout")
+                    && let Err(reason) = crate::duration::parse(timeout)
+                {
+                    problems.push(format!("spec.steps[{i}].timeout: {reason}"));
+                }
             }
+            check_dependencies(steps, problems);
         }
         _ => problems.push("spec.steps is required and must be an array".to_owned()),
+    }
+    if let Some(parallel) = spec.get("EXPERIMENTAL_parallelSteps")
+        && !parallel.is_boolean()
+    {
+        problems.push("spec.EXPERIMENTAL_parallelSteps must be true or false".to_owned());
     }
     if let Some(output) = spec.get("output")
         && !output.is_object()
@@ -237,5 +308,49 @@ spec:
             TemplateError::UnsupportedApiVersion("backstage.io/v1beta2".to_owned())
         );
         assert!(matches!(Template::from_yaml("kind: [").unwrap_err(), TemplateError::Yaml(_)));
+    }
+}
+
+#[cfg(test)]
+mod graph_tests {
+    use super::*;
+
+    fn problems(steps: &str) -> Vec<String> {
+        let text = format!(
+            "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {{name: g}}\nspec:\n  type: t\n  steps: {steps}\n"
+        );
+        match Template::from_yaml(&text) {
+            Ok(_) => Vec::new(),
+            Err(TemplateError::Invalid(problems)) => problems,
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn depends_on_and_timeout_are_checked() {
+        assert!(problems("[{id: a, action: x}, {id: b, action: x, dependsOn: [a], timeout: {minutes: 2}}]").is_empty());
+        // Steps without ids are step-N.
+        assert!(problems("[{action: x}, {action: x, dependsOn: [step-1]}]").is_empty());
+        let cases = [
+            ("[{id: a, action: x, dependsOn: [nope]}]", "there is no step with id nope"),
+            ("[{id: a, action: x, dependsOn: [a]}]", "cannot depend on itself"),
+            ("[{id: a, action: x, dependsOn: b}]", "dependsOn must be a list of step ids"),
+            (
+                "[{id: a, action: x, dependsOn: [c]}, {id: b, action: x, dependsOn: [a]}, {id: c, action: x, dependsOn: [b]}]",
+                "dependsOn forms a cycle: a → c → b → a",
+            ),
+            ("[{id: a, action: x, timeout: soon}]", "spec.steps[0].timeout"),
+        ];
+        for (steps, wanted) in cases {
+            let found = problems(steps);
+            assert!(found.iter().any(|p| p.contains(wanted)), "{steps}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn cycles_are_found_with_their_path() {
+        assert_eq!(find_cycle(&[vec![], vec![0], vec![1]]), None);
+        assert_eq!(find_cycle(&[vec![1], vec![0]]), Some(vec![0, 1, 0]));
+        assert_eq!(find_cycle(&[vec![], vec![2], vec![1]]), Some(vec![1, 2, 1]));
     }
 }

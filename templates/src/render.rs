@@ -349,22 +349,67 @@ impl Renderer {
     /// failing string keeps its raw text; keys whose value is undefined disappear.
     pub fn render_value(&self, value: &Value, context: &RenderContext) -> Option<Value> {
         let context = context.to_jinja();
-        self.render_value_in(value, &context)
+        self.render_value_in(value, &context, &mut None)
     }
 
-    fn render_value_in(&self, value: &Value, context: &JinjaValue) -> Option<Value> {
+    /// [`Renderer::render_value`], also saying which strings failed to render and why (`root`
+    /// names `value` in those reports, e.g. `input`), so that authors learn what Backstage would
+    /// have passed on silently.
+    pub fn render_value_checked(
+        &self,
+        value: &Value,
+        context: &RenderContext,
+        root: &str,
+    ) -> (Option<Value>, Vec<RenderProblem>) {
+        let context = context.to_jinja();
+        let mut problems = Some((root.to_owned(), Vec::new()));
+        let rendered = self.render_value_in(value, &context, &mut problems);
+        (rendered, problems.map(|(_, found)| found).unwrap_or_default())
+    }
+
+    fn render_value_in(
+        &self,
+        value: &Value,
+        context: &JinjaValue,
+        report: &mut Option<(String, Vec<RenderProblem>)>,
+    ) -> Option<Value> {
+        let at = |suffix: &str, report: &mut Option<(String, Vec<RenderProblem>)>, item: &Value| match report {
+            Some((path, _)) => {
+                let saved = path.len();
+                path.push_str(suffix);
+                let rendered = self.render_value_in(item, context, report);
+                if let Some((path, _)) = report {
+                    path.truncate(saved);
+                }
+                rendered
+            }
+            None => self.render_value_in(item, context, report),
+        };
         match value {
             Value::String(source) => match self.render_string_in(source, context) {
                 Ok(rendered) => rendered,
-                Err(_) => Some(value.clone()),
+                Err(error) => {
+                    if let Some((path, found)) = report {
+                        found.push(RenderProblem {
+                            path: path.clone(),
+                            source: source.clone(),
+                            message: error.message,
+                        });
+                    }
+                    Some(value.clone())
+                }
             },
             Value::Array(items) => Some(Value::Array(
                 // JSON has no undefined array items: Backstage's JSON round trip makes them null.
-                items.iter().map(|item| self.render_value_in(item, context).unwrap_or(Value::Null)).collect(),
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| at(&format!("[{i}]"), report, item).unwrap_or(Value::Null))
+                    .collect(),
             )),
             Value::Object(map) => Some(Value::Object(
                 map.iter()
-                    .filter_map(|(key, item)| self.render_value_in(item, context).map(|v| (key.clone(), v)))
+                    .filter_map(|(key, item)| at(&format!(".{key}"), report, item).map(|v| (key.clone(), v)))
                     .collect(),
             )),
             other => Some(other.clone()),
@@ -374,6 +419,22 @@ impl Renderer {
     /// Text with nothing to render.
     fn is_plain(&self, source: &str) -> bool {
         !source.contains(self.variable_start) && !source.contains("{%") && !source.contains("{#")
+    }
+}
+
+/// A string of a step (or of `spec.output`) that could not be rendered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderProblem {
+    /// Where it is: `input.values.name`, `if`, `output.links[0].url`.
+    pub path: String,
+    /// The text as written in the template.
+    pub source: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for RenderProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} could not be rendered and is used as written: {:?}: {}", self.path, self.source, self.message)
     }
 }
 

@@ -62,6 +62,10 @@ pub fn build_task_spec(
     if let Some(recovery) = spec.get("EXPERIMENTAL_recovery") {
         raw.insert("EXPERIMENTAL_recovery".to_owned(), recovery.clone());
     }
+    // Extension: steps run as a graph (DESIGN.md §5).
+    if let Some(parallel) = spec.get("EXPERIMENTAL_parallelSteps") {
+        raw.insert("EXPERIMENTAL_parallelSteps".to_owned(), parallel.clone());
+    }
     raw.insert("output".to_owned(), spec.get("output").cloned().unwrap_or_else(|| json!({})));
     raw.insert("parameters".to_owned(), values.clone());
     let mut user_value = Map::new();
@@ -143,6 +147,12 @@ impl TaskSpec {
     }
 
     /// `EXPERIMENTAL_recovery.EXPERIMENTAL_strategy`, `none` when absent.
+    /// Whether steps run as a graph: `EXPERIMENTAL_parallelSteps: true`, or any `dependsOn`.
+    pub fn runs_as_graph(&self) -> bool {
+        self.raw.get("EXPERIMENTAL_parallelSteps") == Some(&Value::Bool(true))
+            || self.steps().iter().any(|step| step.get("dependsOn").is_some())
+    }
+
     pub fn recover_strategy(&self) -> &str {
         self.raw
             .get("EXPERIMENTAL_recovery")
@@ -178,6 +188,25 @@ impl TaskStep {
     /// The raw `if`: a boolean or an expression string.
     pub fn condition(&self) -> Option<&Value> {
         self.raw.get("if")
+    }
+
+    /// `dependsOn` (extension): ids of steps this one waits for.
+    pub fn depends_on(&self) -> Vec<&str> {
+        self.raw
+            .get("dependsOn")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// `timeout` (extension): how long the step may run.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.raw.get("timeout").and_then(|t| crate::duration::parse(t).ok())
+    }
+
+    /// The whole step as written (for finding `steps.X` references).
+    pub fn raw(&self) -> &Map<String, Value> {
+        &self.raw
     }
 
     pub fn each(&self) -> Option<&Value> {

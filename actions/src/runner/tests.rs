@@ -357,3 +357,206 @@ async fn dry_run_skips_actions_without_support_with_example_outputs() {
         m.contains("Running test:echo in dry-run mode with inputs (secrets redacted): {\n  \"s\": \"***\"\n}")
     }));
 }
+
+// ---- Step graphs and timeouts ----
+
+/// Waits until `parties` steps have arrived: only steps that run at the same time can finish.
+struct Meet(Arc<tokio::sync::Barrier>);
+
+#[async_trait]
+impl Action for Meet {
+    fn id(&self) -> &'static str {
+        "test:meet"
+    }
+    fn description(&self) -> &'static str {
+        "meet"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    fn workspace_access(&self) -> crate::action::WorkspaceAccess {
+        crate::action::WorkspaceAccess::None
+    }
+    async fn run(&self, ctx: &mut ActionContext<'_>) -> Result<(), StepError> {
+        self.0.wait().await;
+        ctx.output("met", json!(true));
+        Ok(())
+    }
+}
+
+fn graph_runner(parties: usize) -> Runner {
+    let registry = Registry::builtin(&crate::RegistryConfig::default());
+    let mut actions: Vec<Arc<dyn Action>> =
+        vec![Arc::new(Echo), Arc::new(Meet(Arc::new(tokio::sync::Barrier::new(parties))))];
+    actions
+        .extend(["debug:log", "debug:wait", "fs:readdir", "fetch:plain"].map(|id| registry.get(id).unwrap().clone()));
+    Runner::new(Arc::new(Registry::from_actions(actions)), RunnerConfig::default())
+}
+
+fn graph_spec(steps: Value, output: Value) -> TaskSpec {
+    TaskSpec::from_value(json!({
+        "apiVersion": "scaffolder.backstage.io/v1beta3",
+        "EXPERIMENTAL_parallelSteps": true,
+        "steps": steps,
+        "output": output,
+        "parameters": {},
+        "user": {},
+        "templateInfo": {"entityRef": "template:default/test"},
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn independent_steps_of_a_graph_run_at_the_same_time() {
+    let h = Harness::new();
+    let spec = graph_spec(
+        json!([
+            {"id": "a", "name": "A", "action": "test:meet"},
+            {"id": "b", "name": "B", "action": "test:meet"},
+            {"id": "after", "name": "After", "action": "test:echo", "input": {"both": "${{ steps.a.output.met and steps.b.output.met }}"}},
+        ]),
+        json!({"both": "${{ steps.after.output.echo.both }}"}),
+    );
+    // In spec order the first meeting would wait for the second forever.
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(10),
+        h.run(&graph_runner(2), &spec, &Secrets::new(), TaskState::default(), false),
+    )
+    .await
+    .expect("both steps ran at once");
+    assert_eq!(outcome, RunOutcome::Completed { output: json!({"both": true}) });
+    let statuses = h.statuses();
+    // `after` reads both outputs, so it begins only once both have finished.
+    let position = |pair: (&str, &str)| statuses.iter().position(|(s, t)| s == pair.0 && t == pair.1).unwrap();
+    assert!(position(("after", "processing")) > position(("a", "completed")));
+    assert!(position(("after", "processing")) > position(("b", "completed")));
+
+    // The same steps in spec order never meet: the first waits alone.
+    let h = Harness::new();
+    let mut sequential = spec.as_value();
+    sequential.as_object_mut().unwrap().remove("EXPERIMENTAL_parallelSteps");
+    let sequential = TaskSpec::from_value(sequential).unwrap();
+    let runner = graph_runner(2);
+    let blocked = tokio::time::timeout(
+        Duration::from_millis(300),
+        h.run(&runner, &sequential, &Secrets::new(), TaskState::default(), false),
+    )
+    .await;
+    assert!(blocked.is_err(), "steps in spec order ran concurrently");
+}
+
+#[tokio::test]
+async fn a_graph_orders_steps_by_workspace_access_and_depends_on() {
+    let h = Harness::new();
+    let source = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(source.path().join("skeleton")).unwrap();
+    std::fs::write(source.path().join("skeleton/a.txt"), "a").unwrap();
+    let base_url = format!("file://{}/template.yaml", source.path().display());
+    let mut value = graph_spec(
+        json!([
+            {"id": "list", "name": "List", "action": "fs:readdir", "input": {"paths": ["."]}},
+            {"id": "fetch", "name": "Fetch", "action": "fetch:plain", "input": {"url": "./skeleton"}, "dependsOn": ["log"]},
+            {"id": "log", "name": "Log", "action": "debug:log", "input": {"message": "hi"}},
+            {"id": "list-again", "name": "List again", "action": "fs:readdir", "input": {"paths": ["."]}},
+        ]),
+        json!({
+            "before": "${{ steps.list.output.files | length }}",
+            "after": "${{ steps['list-again'].output.files | length }}",
+        }),
+    )
+    .as_value();
+    value["templateInfo"]["baseUrl"] = json!(base_url);
+    let spec = TaskSpec::from_value(value).unwrap();
+    let outcome = h.run(&graph_runner(1), &spec, &Secrets::new(), TaskState::default(), false).await;
+    // `fetch` waits for `log` (dependsOn) and for `list` (it writes what list reads); `list-again`
+    // comes later in the spec and reads, so it waits for `fetch`.
+    assert_eq!(outcome, RunOutcome::Completed { output: json!({"before": 0, "after": 1}) });
+}
+
+#[tokio::test]
+async fn a_failure_in_a_graph_lets_running_steps_finish_and_starts_only_always_steps() {
+    let h = Harness::new();
+    let spec = graph_spec(
+        json!([
+            {"id": "slow", "name": "Slow", "action": "debug:wait", "input": {"milliseconds": 300}},
+            {"id": "boom", "name": "Boom", "action": "test:echo", "input": {"fail": "now"}},
+            {"id": "next", "name": "Next", "action": "test:echo", "dependsOn": ["boom"]},
+            {"id": "cleanup", "name": "Cleanup", "action": "test:echo", "if": "${{ always() }}", "dependsOn": ["boom"]},
+        ]),
+        json!({}),
+    );
+    let outcome = h.run(&graph_runner(1), &spec, &Secrets::new(), TaskState::default(), false).await;
+    let RunOutcome::Failed { error } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(error.message, "asked to fail: \"now\"");
+    let statuses = h.statuses();
+    assert!(statuses.contains(&("slow".to_owned(), "completed".to_owned())), "{statuses:?}");
+    assert!(statuses.contains(&("next".to_owned(), "skipped".to_owned())), "{statuses:?}");
+    assert!(statuses.contains(&("cleanup".to_owned(), "completed".to_owned())), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_step_past_its_timeout_fails_with_a_clear_message() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "wait", "name": "Wait", "action": "debug:wait", "input": {"seconds": 30}, "timeout": "PT0.2S"},
+            {"id": "after", "name": "After", "action": "test:echo"},
+        ]),
+        json!({}),
+        json!({}),
+    );
+    let started = std::time::Instant::now();
+    let outcome = h.run(&runner(false), &spec, &Secrets::new(), TaskState::default(), false).await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let RunOutcome::Failed { error } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(error.name, "TimeoutError");
+    assert_eq!(error.message, "Step wait (Wait) did not finish within its timeout of 200ms");
+    assert_eq!(h.statuses(), pairs(&[("wait", "processing"), ("wait", "failed"), ("after", "skipped")]));
+}
+
+#[tokio::test]
+async fn steps_that_wait_for_each_other_fail_the_task_before_anything_runs() {
+    let h = Harness::new();
+    let spec = graph_spec(
+        json!([
+            {"id": "a", "name": "A", "action": "test:echo", "input": {"x": "${{ steps.b.output.echo }}"}},
+            {"id": "b", "name": "B", "action": "test:echo", "input": {"x": "${{ steps.a.output.echo }}"}},
+        ]),
+        json!({}),
+    );
+    let outcome = h.run(&graph_runner(1), &spec, &Secrets::new(), TaskState::default(), false).await;
+    let RunOutcome::Failed { error } = outcome else { panic!("{outcome:?}") };
+    assert!(error.message.contains("a → b → a"), "{}", error.message);
+    assert!(h.statuses().is_empty());
+}
+
+#[tokio::test]
+async fn strings_that_cannot_render_are_passed_on_and_reported() {
+    let h = Harness::new();
+    let spec = spec(
+        json!([
+            {"id": "one", "name": "One", "action": "test:echo", "input": {"s": "${{ parameters.name | nosuch }}", "ok": "${{ parameters.name }}"}},
+        ]),
+        json!({"name": "alpha"}),
+        json!({"broken": "${{ steps.one.output.echo.ok | alsomissing }}", "fine": "${{ steps.one.output.echo.ok }}"}),
+    );
+    let outcome = h.run(&runner(false), &spec, &Secrets::new(), TaskState::default(), false).await;
+    assert_eq!(
+        outcome,
+        RunOutcome::Completed {
+            output: json!({"broken": "${{ steps.one.output.echo.ok | alsomissing }}", "fine": "alpha"})
+        }
+    );
+    let events = h.sink.events();
+    let step_warning = events
+        .iter()
+        .find(|e| e.body["stepId"] == "one" && e.body["message"].as_str().unwrap().contains("warn"))
+        .expect("a warning in the step's log");
+    let text = step_warning.body["message"].as_str().unwrap();
+    assert!(text.contains("input.s could not be rendered") && text.contains("nosuch"), "{text}");
+    let output_warning = events
+        .iter()
+        .find(|e| e.body.get("stepId").is_none() && e.body["message"].as_str().unwrap().contains("output.broken"))
+        .expect("a warning about the output");
+    assert!(output_warning.body["message"].as_str().unwrap().contains("alsomissing"));
+}

@@ -3,9 +3,8 @@
 //! Backstage's layout and rules: several `--config` files merged in order (later wins), `${VAR}`
 //! substitution and `$env`/`$file`/`$include` in values, `APP_CONFIG_<path>` overrides on top.
 //! `load` builds the merged tree; `reader` reads keys with errors that name them; `settings`
-//! turns the tree into what each component needs; `duration` parses Backstage's duration forms.
+//! turns the tree into what each component needs.
 
-mod duration;
 mod load;
 mod reader;
 mod settings;

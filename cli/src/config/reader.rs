@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{ConfigError, duration};
+use templates::duration;
+
+use super::ConfigError;
 
 pub struct Reader<'a> {
     root: &'a Value,

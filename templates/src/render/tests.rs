@@ -338,3 +338,21 @@ fn every_listed_filter_exists() {
         assert!(listing["globals"]["functions"][name]["description"].is_string(), "{name}");
     }
 }
+
+#[test]
+fn failing_strings_are_kept_and_reported_with_their_place() {
+    let value = json!({"a": "${{ parameters.name | nosuchfilter }}", "b": ["ok ${{ parameters.name }}", "x ${{ 1 + }}"], "c": 3});
+    let (rendered, problems) = Renderer::new().render_value_checked(&value, &context(), "input");
+    assert_eq!(
+        rendered,
+        Some(json!({"a": "${{ parameters.name | nosuchfilter }}", "b": ["ok alpha", "x ${{ 1 + }}"], "c": 3}))
+    );
+    let places: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(places, ["input.a", "input.b[1]"]);
+    assert!(problems[0].message.contains("nosuchfilter"), "{}", problems[0].message);
+    assert!(problems[0].to_string().starts_with(
+        "input.a could not be rendered and is used as written: \"${{ parameters.name | nosuchfilter }}\": "
+    ));
+    // The unchecked form gives the same value.
+    assert_eq!(Renderer::new().render_value(&value, &context()), rendered);
+}
