@@ -165,6 +165,7 @@ pub struct ActionContext<'a> {
     pub(crate) outputs: &'a mut Map<String, Value>,
     /// Inside an `each` loop, outputs accumulate into arrays.
     pub(crate) each: bool,
+    pub(crate) saved: &'a crate::runner::SavedState<'a>,
 }
 
 impl ActionContext<'_> {
@@ -215,6 +216,44 @@ impl ActionContext<'_> {
     /// Deserialises the input into the action's input type.
     pub fn input_as<T: DeserializeOwned>(&self) -> Result<T, StepError> {
         serde_json::from_value(self.input.clone()).map_err(|e| StepError::input(format!("Invalid input: {e}")))
+    }
+
+    /// What an earlier attempt of this step recorded under `key` (Backstage's checkpoints).
+    pub async fn checkpoint_value(&self, key: &str) -> Option<Value> {
+        self.saved.checkpoint(&self.checkpoint_key(key)).await
+    }
+
+    /// Records durably that the side effect `key` happened, with what a retry needs to go on
+    /// from there; returns only once it is saved (or fails the step if it cannot be).
+    pub async fn set_checkpoint(&self, key: &str, value: Value) -> Result<(), StepError> {
+        self.saved.set_checkpoint(&self.checkpoint_key(key), value).await.map_err(|error| match error {
+            crate::sink::SinkError::LeaseLost => StepError::error("this worker no longer holds the task"),
+            crate::sink::SinkError::Unavailable(message) => {
+                StepError::error(format!("could not record progress (checkpoint {key}): {message}"))
+            }
+        })
+    }
+
+    /// Runs `effect` once per task: a retry gets the recorded result instead of running it again.
+    pub async fn checkpoint<T, F, Fut>(&self, key: &str, effect: F) -> Result<T, StepError>
+    where
+        T: serde::Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StepError>>,
+    {
+        if let Some(recorded) = self.checkpoint_value(key).await
+            && let Ok(value) = serde_json::from_value(recorded)
+        {
+            return Ok(value);
+        }
+        let value = effect().await?;
+        let recorded = serde_json::to_value(&value).map_err(|e| StepError::error(e.to_string()))?;
+        self.set_checkpoint(key, recorded).await?;
+        Ok(value)
+    }
+
+    fn checkpoint_key(&self, key: &str) -> String {
+        format!("v1.task.checkpoint.{}.{key}", self.step_id)
     }
 
     /// Call before every side effect: fails if the task was cancelled, taken away, timed out or

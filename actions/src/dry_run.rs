@@ -43,6 +43,9 @@ pub struct DryRunRequest {
     /// Who runs it (`user.ref`, `user.entity` in templates).
     pub user: UserInfo,
     pub observer: Option<DryRunObserver>,
+    /// The template's reference as steps see it (`templateInfo.entityRef`); Backstage's dry-run
+    /// API always says `template:default/dry-run`.
+    pub template_ref: String,
 }
 
 /// Backstage's dry-run answer.
@@ -78,7 +81,7 @@ pub async fn dry_run(
         DryRunSource::TemplateFile(file) => (None, format!("file://{}", file.display())),
     };
     let spec =
-        build_task_spec(&request.template, "template:default/dry-run", Some(&base_url), &request.values, &request.user);
+        build_task_spec(&request.template, &request.template_ref, Some(&base_url), &request.values, &request.user);
     let workspace_name = format!("dry-run-{id}");
     let directory = working_directory.to_path_buf();
     let workspace = tokio::task::spawn_blocking(move || Workspace::create(&directory, &workspace_name))

@@ -130,6 +130,34 @@ impl RunOutcome {
     }
 }
 
+/// The task's saved state, shared by the runner (completed steps) and the actions (checkpoints).
+/// Every change is saved durably before the caller goes on, one save at a time, so that a later
+/// save never carries less than an earlier one. Dry-runs keep it in memory only.
+pub(crate) struct SavedState<'a> {
+    state: tokio::sync::Mutex<TaskState>,
+    sink: &'a dyn EventSink,
+    persist: bool,
+    /// Known secrets never reach the saved row.
+    redactor: Redactor,
+}
+
+impl SavedState<'_> {
+    pub(crate) async fn update(&self, change: impl FnOnce(&mut TaskState)) -> Result<(), SinkError> {
+        let mut state = self.state.lock().await;
+        change(&mut state);
+        if self.persist { self.sink.save_state(&state).await } else { Ok(()) }
+    }
+
+    pub(crate) async fn checkpoint(&self, key: &str) -> Option<Value> {
+        self.state.lock().await.checkpoints.get(key).cloned()
+    }
+
+    pub(crate) async fn set_checkpoint(&self, key: &str, value: Value) -> Result<(), SinkError> {
+        let value = self.redactor.redact_value(&value);
+        self.update(|state| _ = state.checkpoints.insert(key.to_owned(), value)).await
+    }
+}
+
 enum StepResult {
     Done(Map<String, Value>),
     /// Skipped in a dry-run with example outputs.
@@ -215,7 +243,7 @@ impl Runner {
             .with("steps", json!({}))
             .with("user", run.spec.user())
             .with("context", json!({"task": {"id": run.task_id}}));
-        let mut state = run.state.clone();
+        let state = run.state.clone();
         let completed_before: Vec<String> = if self.config.recovery_enabled {
             state.steps.iter().filter(|(_, s)| s.status == "completed").map(|(id, _)| id.clone()).collect()
         } else {
@@ -233,6 +261,12 @@ impl Runner {
         // task's output (rendered without secrets, but step outputs may carry them).
         let secret_values =
             Redactor::new(run.secrets.values().chain(self.config.environment.secrets.values()).map(String::as_str));
+        let saved = SavedState {
+            state: tokio::sync::Mutex::new(state),
+            sink: run.sink,
+            persist: !run.is_dry_run,
+            redactor: secret_values.clone(),
+        };
         let template = run.spec.template_info().and_then(|t| t["entityRef"].as_str()).unwrap_or_default().to_owned();
         let mut step_outputs = Map::new();
         let mut first_error: Option<StepError> = None;
@@ -253,10 +287,12 @@ impl Runner {
                         continue;
                     }
                     started[index] = true;
-                    if let Some(saved) =
-                        completed_before.contains(&step.id().to_owned()).then(|| state.steps.get(step.id())).flatten()
+                    if let Some(output) = completed_before
+                        .contains(&step.id().to_owned())
+                        .then(|| run.state.steps.get(step.id()).map(|s| s.output.clone()))
+                        .flatten()
                     {
-                        step_outputs.insert(step.id().to_owned(), json!({"output": saved.output}));
+                        step_outputs.insert(step.id().to_owned(), json!({"output": output}));
                         context.set("steps", Value::Object(step_outputs.clone()));
                         emit_step(
                             run.sink,
@@ -285,6 +321,7 @@ impl Runner {
                     }
                     let status_context = context.clone().with_status_checks(first_error.is_some());
                     let budget = &budget;
+                    let saved = &saved;
                     running.push(async move {
                         let began = Instant::now();
                         let span = tracing::info_span!(
@@ -294,7 +331,7 @@ impl Runner {
                             action = step.action()
                         );
                         let result =
-                            self.execute_step_in_time(run, step, &status_context, budget).instrument(span).await;
+                            self.execute_step_in_time(run, step, &status_context, budget, saved).instrument(span).await;
                         (index, began, result)
                     });
                 }
@@ -318,14 +355,12 @@ impl Runner {
                     step_outputs.insert(step.id().to_owned(), json!({"output": output}));
                     context.set("steps", Value::Object(step_outputs.clone()));
                     if self.config.recovery_enabled && !run.is_dry_run {
-                        state.steps.insert(
-                            step.id().to_owned(),
-                            StepState {
-                                status: "completed".to_owned(),
-                                output: secret_values.redact_value(&Value::Object(output)),
-                            },
-                        );
-                        match run.sink.save_state(&state).await {
+                        let completed = StepState {
+                            status: "completed".to_owned(),
+                            output: secret_values.redact_value(&Value::Object(output)),
+                        };
+                        let id = step.id().to_owned();
+                        match saved.update(|state| _ = state.steps.insert(id, completed)).await {
                             Ok(()) => {}
                             Err(SinkError::LeaseLost) => {
                                 interrupt.get_or_insert(StopReason::LeaseLost);
@@ -418,11 +453,12 @@ impl Runner {
         step: &TaskStep,
         context: &RenderContext,
         budget: &Budget,
+        saved: &SavedState<'_>,
     ) -> StepResult {
         let Some(limit) = step.timeout() else {
-            return self.execute_step(run, step, context, budget).await;
+            return self.execute_step(run, step, context, budget, saved).await;
         };
-        match tokio::time::timeout(limit, self.execute_step(run, step, context, budget)).await {
+        match tokio::time::timeout(limit, self.execute_step(run, step, context, budget, saved)).await {
             Ok(result) => result,
             Err(_) => StepResult::Failed(StepError::new(
                 "TimeoutError",
@@ -459,6 +495,7 @@ impl Runner {
         step: &TaskStep,
         context: &RenderContext,
         budget: &Budget,
+        saved: &SavedState<'_>,
     ) -> StepResult {
         emit_step(run.sink, step, &format!("Beginning step {}", step.name()), "processing");
         if let Some(reason) = run.stop.reason() {
@@ -666,6 +703,7 @@ impl Runner {
                 logger: &logger,
                 outputs: &mut outputs,
                 each: iteration.each.is_some(),
+                saved,
             };
             if let Err(error) = action.run(&mut ctx).await {
                 // A failure caused by a stop is reported as the stop.

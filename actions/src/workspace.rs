@@ -204,4 +204,76 @@ mod tests {
         assert!(!root.exists());
         assert!(Workspace::create(parent.path(), "../x").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A workspace with every kind of link, beside an `outside` directory that must stay empty.
+        fn hostile_workspace() -> (tempfile::TempDir, Workspace, PathBuf) {
+            let parent = tempfile::tempdir().unwrap();
+            let ws = Workspace::create(parent.path(), "task").unwrap();
+            let outside = parent.path().join("outside");
+            std::fs::create_dir(&outside).unwrap();
+            let root = ws.root().to_path_buf();
+            std::fs::create_dir_all(root.join("a/b")).unwrap();
+            std::fs::write(root.join("a/f.txt"), "f").unwrap();
+            symlink("a", root.join("in")).unwrap();
+            symlink(&outside, root.join("out")).unwrap();
+            symlink("out", root.join("chain")).unwrap();
+            symlink(outside.join("later"), root.join("dang")).unwrap();
+            symlink("a/new", root.join("dang-in")).unwrap();
+            symlink("../..", root.join("a/up")).unwrap();
+            symlink("loop2", root.join("loop1")).unwrap();
+            symlink("loop1", root.join("loop2")).unwrap();
+            (parent, ws, outside)
+        }
+
+        fn component() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec![
+                "a", "b", "f.txt", "new", "..", ".", "", "in", "out", "chain", "dang", "dang-in", "up", "loop1",
+            ])
+        }
+
+        fn relative_path() -> impl Strategy<Value = String> {
+            (prop::bool::weighted(0.05), prop::collection::vec(component(), 0..6))
+                .prop_map(|(absolute, parts)| format!("{}{}", if absolute { "/" } else { "" }, parts.join("/")))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+
+            /// Whatever the resolver allows can be written without touching anything outside.
+            #[test]
+            fn writing_where_allowed_never_leaves_the_workspace(path in relative_path()) {
+                let (_parent, ws, outside) = hostile_workspace();
+                if let Ok(resolved) = ws.resolve(&path) {
+                    prop_assert!(resolved.is_absolute());
+                    let is_dir = resolved.is_dir();
+                    if !is_dir {
+                        if let Some(directory) = resolved.parent() {
+                            let _ = std::fs::create_dir_all(directory);
+                        }
+                        let _ = std::fs::write(&resolved, b"x");
+                    }
+                    if let Ok(real) = resolved.canonicalize() {
+                        prop_assert!(real.starts_with(ws.root()), "{path} -> {}", real.display());
+                    }
+                    let leaked: Vec<_> = std::fs::read_dir(&outside).unwrap().flatten().map(|e| e.path()).collect();
+                    prop_assert!(leaked.is_empty(), "{path} wrote {leaked:?}");
+                }
+            }
+
+            /// Plain names never fail, however they are combined.
+            #[test]
+            fn plain_names_always_resolve(parts in prop::collection::vec(prop::sample::select(vec!["a", "b", "x", "new", "."]), 0..8)) {
+                let (_parent, ws, _outside) = hostile_workspace();
+                let path = parts.join("/");
+                let resolved = ws.resolve(&path);
+                prop_assert!(resolved.is_ok(), "{path}: {resolved:?}");
+                prop_assert!(resolved.unwrap().starts_with(ws.root()));
+            }
+        }
+    }
 }

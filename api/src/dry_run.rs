@@ -67,6 +67,7 @@ pub async fn dry_run(
         source: actions::DryRunSource::Files(files),
         user: UserInfo { entity: None, entity_ref: user_ref },
         observer: None,
+        template_ref: "template:default/dry-run".to_owned(),
     };
 
     // The run continues when the client goes away, so its directories are always cleaned up.

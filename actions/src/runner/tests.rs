@@ -560,3 +560,67 @@ async fn strings_that_cannot_render_are_passed_on_and_reported() {
         .expect("a warning about the output");
     assert!(output_warning.body["message"].as_str().unwrap().contains("alsomissing"));
 }
+
+/// Counts its side effect inside a checkpoint, then fails when asked to.
+struct Once(Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait]
+impl Action for Once {
+    fn id(&self) -> &'static str {
+        "test:once"
+    }
+    fn description(&self) -> &'static str {
+        "once"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    async fn run(&self, ctx: &mut ActionContext<'_>) -> Result<(), StepError> {
+        let counter = self.0.clone();
+        let made: u64 = ctx
+            .checkpoint("create.thing", || async move {
+                Ok(counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) as u64 + 100)
+            })
+            .await?;
+        if ctx.input.get("fail").is_some() {
+            return Err(StepError::error("failed after the side effect"));
+        }
+        ctx.output("made", json!(made));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_retry_gets_the_checkpointed_result_instead_of_repeating_the_side_effect() {
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let runner = Runner::new(
+        Arc::new(Registry::from_actions(vec![Arc::new(Once(counter.clone()))])),
+        RunnerConfig { recovery_enabled: true, ..RunnerConfig::default() },
+    );
+    let failing = spec(
+        json!([{"id": "make", "name": "Make", "action": "test:once", "input": {"fail": true}}]),
+        json!({}),
+        json!({}),
+    );
+    let h = Harness::new();
+    assert!(matches!(
+        h.run(&runner, &failing, &Secrets::new(), TaskState::default(), false).await,
+        RunOutcome::Failed { .. }
+    ));
+    let saved = h.sink.last_state().expect("the checkpoint was saved before the failure");
+    assert_eq!(saved.checkpoints["v1.task.checkpoint.make.create.thing"], json!(100));
+
+    let fixed = spec(
+        json!([{"id": "make", "name": "Make", "action": "test:once"}]),
+        json!({}),
+        json!({"made": "${{ steps.make.output.made }}"}),
+    );
+    let h2 = Harness::new();
+    let outcome = h2.run(&runner, &fixed, &Secrets::new(), saved, false).await;
+    assert_eq!(outcome, RunOutcome::Completed { output: json!({"made": 100}) });
+    assert_eq!(counter.load(std::sync::atomic::Ordering::SeqCst), 1, "the side effect ran again");
+    // Dry-runs record nothing durable.
+    let h3 = Harness::new();
+    h3.run(&runner, &failing, &Secrets::new(), TaskState::default(), true).await;
+    assert!(h3.sink.last_state().is_none());
+}

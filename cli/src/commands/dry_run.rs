@@ -51,7 +51,9 @@ pub async fn run(settings: Settings, options: Options) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let template_ref = format!("template:{}/{}", template.namespace(), template.name()).to_lowercase();
     let request = DryRunRequest {
+        template_ref,
         template,
         values,
         secrets,
