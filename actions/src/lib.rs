@@ -7,7 +7,9 @@
 //! - `registry`: the one place that lists the built-in actions.
 //! - One file per action: `catalog_fetch`, `catalog_write`, `debug_log`, `debug_wait`,
 //!   `fetch_plain`, `fetch_plain_file`, `fetch_template`, `fetch_template_file`, `fs_delete`,
-//!   `fs_readdir`, `fs_rename`; `fetch` (where files come from), `files` (trees, binary
+//!   `fs_readdir`, `fs_rename`, `catalog_register`, `publish_github`, `github_repo_create`,
+//!   `github_repo_push`, `publish_github_pull_request`; `github` (integrations, credentials,
+//!   REST, git pushes, safe reruns); `fetch` (where files come from), `files` (trees, binary
 //!   detection, the per-task budget), `yaml` (YAML as Backstage writes it), `catalog_api`.
 //! - `workspace`: a task's directory, and the only way to turn a user path into a real one.
 //! - `runner`: step by step execution with Backstage's events; `plan`: which step waits for
@@ -21,6 +23,7 @@
 mod action;
 mod catalog_api;
 mod catalog_fetch;
+mod catalog_register;
 mod catalog_write;
 mod debug_log;
 mod debug_wait;
@@ -34,13 +37,19 @@ mod files;
 mod fs_delete;
 mod fs_readdir;
 mod fs_rename;
+pub mod github;
+mod github_repo_create;
+mod github_repo_push;
 mod plan;
+mod publish_github;
+mod publish_github_pull_request;
 mod redact;
 mod registry;
 mod runner;
 mod schema;
 mod sink;
 mod stop;
+mod url_reader;
 mod workspace;
 mod yaml;
 
@@ -51,8 +60,11 @@ pub use dry_run::{
 };
 pub use fetch::{FetchConfig, ReadingAllow};
 pub use files::{Budget, WorkspaceLimits};
+pub use github::repo::GitDefaults;
+pub use github::{Github, GithubApp, GithubIntegration, GithubUrl, RetryPolicy, Secret};
 pub use registry::{ActionDescription, Registry, RegistryConfig};
 pub use runner::{Environment, RunOutcome, Runner, RunnerConfig, Secrets, TaskRun, TaskState};
 pub use sink::{EventSink, MemorySink, SinkError, TaskEvent, TaskEventKind};
 pub use stop::{LeaseClock, StopReason, StopSignal};
+pub use url_reader::UrlReader;
 pub use workspace::{PathError, Workspace};

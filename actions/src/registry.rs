@@ -9,6 +9,7 @@ use templates::SchemaValidator;
 use crate::action::Action;
 use crate::catalog_api::{CatalogApi, EmptyCatalog};
 use crate::catalog_fetch::CatalogFetch;
+use crate::catalog_register::CatalogRegister;
 use crate::catalog_write::CatalogWrite;
 use crate::debug_log::DebugLog;
 use crate::debug_wait::DebugWait;
@@ -20,12 +21,21 @@ use crate::fetch_template_file::FetchTemplateFile;
 use crate::fs_delete::FsDelete;
 use crate::fs_readdir::FsReaddir;
 use crate::fs_rename::FsRename;
+use crate::github::Github;
+use crate::github::repo::GitDefaults;
+use crate::github_repo_create::GithubRepoCreate;
+use crate::github_repo_push::GithubRepoPush;
+use crate::publish_github::PublishGithub;
+use crate::publish_github_pull_request::PublishGithubPullRequest;
 
-/// What the built-in actions need: where they may fetch from, and the catalog.
+/// What the built-in actions need: where they may fetch from, the catalog, GitHub and the git
+/// defaults (`scaffolder.defaultAuthor`, `scaffolder.defaultCommitMessage`).
 #[derive(Clone)]
 pub struct RegistryConfig {
     pub fetch: FetchConfig,
     pub catalog: Arc<dyn CatalogApi>,
+    pub github: Arc<Github>,
+    pub git: GitDefaults,
 }
 
 impl Default for RegistryConfig {
@@ -33,6 +43,8 @@ impl Default for RegistryConfig {
         RegistryConfig {
             fetch: FetchConfig { integrations: templates::Integration::defaults(), allow: Vec::new() },
             catalog: Arc::new(EmptyCatalog),
+            github: Arc::new(Github::default()),
+            git: GitDefaults::default(),
         }
     }
 }
@@ -64,8 +76,11 @@ pub type ActionDescription = Value;
 impl Registry {
     pub fn builtin(config: &RegistryConfig) -> Self {
         let fetcher = Arc::new(Fetcher::new(config.fetch.clone()));
+        let integrations = config.fetch.integrations.clone();
+        let github = config.github.clone();
         let actions: Vec<Arc<dyn Action>> = vec![
             Arc::new(CatalogFetch { catalog: config.catalog.clone() }),
+            Arc::new(CatalogRegister { catalog: config.catalog.clone(), integrations: integrations.clone() }),
             Arc::new(CatalogWrite),
             Arc::new(DebugLog),
             Arc::new(DebugWait),
@@ -76,6 +91,18 @@ impl Registry {
             Arc::new(FsDelete),
             Arc::new(FsReaddir),
             Arc::new(FsRename),
+            Arc::new(GithubRepoCreate { github: github.clone(), integrations: integrations.clone() }),
+            Arc::new(GithubRepoPush {
+                github: github.clone(),
+                integrations: integrations.clone(),
+                defaults: config.git.clone(),
+            }),
+            Arc::new(PublishGithub {
+                github: github.clone(),
+                integrations: integrations.clone(),
+                defaults: config.git.clone(),
+            }),
+            Arc::new(PublishGithubPullRequest { github, integrations, defaults: config.git.clone() }),
         ];
         Self::from_actions(actions)
     }
@@ -118,12 +145,17 @@ impl Registry {
                 if let Some(output) = action.output_schema() {
                     schema.insert("output".to_owned(), output);
                 }
-                json!({
+                let mut described = json!({
                     "id": action.id(),
                     "description": action.description(),
                     "examples": action.examples().iter().map(|e| json!({"description": e.description, "example": e.example})).collect::<Vec<_>>(),
                     "schema": schema,
-                })
+                });
+                // Backstage leaves the key out for actions without a description.
+                if action.description().is_empty() {
+                    described.as_object_mut().expect("an object").remove("description");
+                }
+                described
             })
             .collect()
     }
@@ -142,6 +174,7 @@ mod tests {
             ids,
             [
                 "catalog:fetch",
+                "catalog:register",
                 "catalog:write",
                 "debug:log",
                 "debug:wait",
@@ -151,10 +184,14 @@ mod tests {
                 "fetch:template:file",
                 "fs:delete",
                 "fs:readdir",
-                "fs:rename"
+                "fs:rename",
+                "github:repo:create",
+                "github:repo:push",
+                "publish:github",
+                "publish:github:pull-request"
             ]
         );
-        let log = &described[2]["schema"]["input"];
+        let log = &described[3]["schema"]["input"];
         assert_eq!(log["type"], "object");
         assert_eq!(log["additionalProperties"], false);
         assert_eq!(log["$schema"], "http://json-schema.org/draft-07/schema#");
@@ -163,7 +200,7 @@ mod tests {
         assert_eq!(list["anyOf"][0], json!({"type": "boolean"}));
         assert_eq!(list["anyOf"][1]["enum"], json!(["with-filenames", "with-contents"]));
         assert!(log.get("required").is_none_or(|r| r.as_array().is_some_and(Vec::is_empty)));
-        let wait = &described[3]["schema"]["input"];
+        let wait = &described[4]["schema"]["input"];
         assert_eq!(
             wait["properties"]["seconds"],
             json!({"description": "Waiting period in seconds.", "type": "number"})

@@ -1,19 +1,31 @@
-//! The catalog as actions see it ([`actions::CatalogApi`]), read from the shared tables.
+//! The catalog as actions see it ([`actions::CatalogApi`]): entities read from the shared tables,
+//! locations registered through the catalog module in this process.
 
+use std::sync::Arc;
+
+use actions::StepError;
 use async_trait::async_trait;
 use serde_json::Value;
 use store::Store;
 use templates::EntityRef;
 
-/// Reads entities from the catalog tables of the service's own database.
+use crate::{Catalog, CatalogError};
+
+/// Reads entities from the catalog tables of the service's own database and registers
+/// locations through `catalog` (when given).
 #[derive(Clone)]
 pub struct StoreCatalog {
     store: Store,
+    catalog: Option<Arc<Catalog>>,
 }
 
 impl StoreCatalog {
     pub fn new(store: Store) -> Self {
-        StoreCatalog { store }
+        StoreCatalog { store, catalog: None }
+    }
+
+    pub fn with_catalog(catalog: Arc<Catalog>) -> Self {
+        StoreCatalog { store: catalog.store().clone(), catalog: Some(catalog) }
     }
 }
 
@@ -30,4 +42,26 @@ impl actions::CatalogApi for StoreCatalog {
         })
         .transpose()
     }
+
+    async fn add_location(&self, target: &str, dry_run: bool) -> Result<Vec<Value>, StepError> {
+        let Some(catalog) = &self.catalog else {
+            return Err(StepError::new("NotImplementedError", format!("There is no catalog to register {target} in")));
+        };
+        match catalog.add_location("url", target, dry_run).await {
+            Ok(added) => Ok(added.entities),
+            Err(error) => Err(step_error(error)),
+        }
+    }
+}
+
+/// Catalog errors as the step errors Backstage's catalog client would raise.
+pub(crate) fn step_error(error: CatalogError) -> StepError {
+    let name = match &error {
+        CatalogError::Input(_) => "InputError",
+        CatalogError::NotFound(_) => "NotFoundError",
+        CatalogError::Conflict(_) => "ConflictError",
+        CatalogError::NotAllowed(_) => "NotAllowedError",
+        CatalogError::Store(_) => "Error",
+    };
+    StepError::new(name, error.to_string())
 }

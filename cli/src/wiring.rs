@@ -86,23 +86,52 @@ pub fn metrics() -> PrometheusHandle {
         .expect("the metrics recorder is installed once")
 }
 
-/// Loads `catalog.locations`; with none configured, the sample templates compiled into the binary.
-pub async fn load_catalog(settings: &Settings, store: &Store) -> anyhow::Result<()> {
-    let cwd = std::env::current_dir()?;
+/// GitHub integrations, shared by the actions and the catalog's URL reader.
+pub fn github(settings: &Settings) -> Arc<actions::Github> {
+    Arc::new(actions::Github::new(settings.github.clone(), actions::RetryPolicy::default()))
+}
+
+fn fetch_config(settings: &Settings) -> actions::FetchConfig {
+    actions::FetchConfig { integrations: settings.integrations.clone(), allow: settings.reading_allow.clone() }
+}
+
+/// The catalog module: `catalog.locations`, or with none configured the sample templates
+/// compiled into the binary; `url` locations read through the integrations.
+pub fn catalog(settings: &Settings, store: &Store, github: Arc<actions::Github>) -> anyhow::Result<Arc<Catalog>> {
     let config = if settings.catalog.locations.is_empty() {
         let directory = settings.working_directory.join("sample-templates");
         let files = samples::extract(&directory).context("cannot write the sample templates")?;
         CatalogConfig {
-            rules: Some(vec![Rule { allow: vec!["Template".to_owned(), "Location".to_owned()] }]),
+            rules: Some(vec![Rule {
+                allow: vec![
+                    "Template".to_owned(),
+                    "Location".to_owned(),
+                    "Component".to_owned(),
+                    "API".to_owned(),
+                    "System".to_owned(),
+                    "Group".to_owned(),
+                    "User".to_owned(),
+                    "Resource".to_owned(),
+                    "Domain".to_owned(),
+                ],
+            }]),
             locations: files
                 .into_iter()
                 .map(|f| LocationConfig { kind: "file".to_owned(), target: f.display().to_string(), rules: None })
                 .collect(),
+            ..settings.catalog.clone()
         }
     } else {
         settings.catalog.clone()
     };
-    let report = Catalog::new(store.clone(), config).load_configured(&cwd).await?;
+    let reader = Arc::new(actions::UrlReader::new(fetch_config(settings), github));
+    Ok(Arc::new(Catalog::new(store.clone(), config).with_url_reader(reader)))
+}
+
+/// Reads every configured location into the catalog tables.
+pub async fn load_catalog(catalog: &Catalog) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir()?;
+    let report = catalog.load_configured(&cwd).await?;
     for problem in &report.problems {
         tracing::warn!("catalog: {problem}");
     }
@@ -110,26 +139,21 @@ pub async fn load_catalog(settings: &Settings, store: &Store) -> anyhow::Result<
     Ok(())
 }
 
-/// The built-in actions, reading files from the configured hosts and the catalog in `store`
-/// (none for a dry-run without a server).
-pub fn registry(settings: &Settings, store: Option<&Store>) -> Arc<Registry> {
-    let catalog: Arc<dyn actions::CatalogApi> = match store {
-        Some(store) => Arc::new(catalog::StoreCatalog::new(store.clone())),
+/// The built-in actions, reading files from the configured hosts and the catalog (none for a
+/// dry-run without a server).
+pub fn registry(settings: &Settings, catalog: Option<Arc<Catalog>>) -> Arc<Registry> {
+    let catalog: Arc<dyn actions::CatalogApi> = match catalog {
+        Some(catalog) => Arc::new(catalog::StoreCatalog::with_catalog(catalog)),
         None => Arc::new(actions::EmptyCatalog),
     };
-    let config = RegistryConfig {
-        fetch: actions::FetchConfig {
-            integrations: settings.integrations.clone(),
-            allow: settings.reading_allow.clone(),
-        },
-        catalog,
-    };
+    let config =
+        RegistryConfig { fetch: fetch_config(settings), catalog, github: github(settings), git: settings.git.clone() };
     Arc::new(Registry::builtin(&config))
 }
 
-pub fn runner(settings: &Settings, store: Option<&Store>) -> Arc<Runner> {
+pub fn runner(settings: &Settings, catalog: Option<Arc<Catalog>>) -> Arc<Runner> {
     Arc::new(Runner::new(
-        registry(settings, store),
+        registry(settings, catalog),
         RunnerConfig {
             recovery_enabled: settings.recovery_enabled,
             environment: settings.environment.clone(),

@@ -34,18 +34,59 @@ pub struct EntityRow {
     pub namespace: String,
     pub name: String,
     pub entity: String,
+    /// The location it was read from (none once that location is deleted).
+    pub location_id: Option<Uuid>,
+}
+
+/// A registered location (`catalog_locations`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocationRow {
+    pub id: Uuid,
+    pub location_type: String,
+    pub target: String,
 }
 
 /// Builds an [`EntityRow`] from a row of either database, given its decoded uid.
 macro_rules! entity_row {
-    ($row:expr, $uid:expr) => {
+    ($row:expr, $uid:expr, $location:expr) => {
         EntityRow {
             uid: $uid,
             kind: $row.try_get("kind")?,
             namespace: $row.try_get("namespace")?,
             name: $row.try_get("name")?,
             entity: $row.try_get("entity")?,
+            location_id: $location,
         }
+    };
+}
+
+/// An [`EntityRow`] of PostgreSQL.
+fn pg_entity(row: &sqlx::postgres::PgRow) -> Result<EntityRow> {
+    Ok(entity_row!(row, row.try_get("uid")?, row.try_get("location_id")?))
+}
+
+/// An [`EntityRow`] of SQLite, where ids are text.
+fn sqlite_entity(row: &sqlx::sqlite::SqliteRow) -> Result<EntityRow> {
+    let location: Option<String> = row.try_get("location_id")?;
+    Ok(entity_row!(row, parse_uuid(row.try_get("uid")?)?, location.as_deref().map(parse_uuid).transpose()?))
+}
+
+fn pg_location(row: &sqlx::postgres::PgRow) -> Result<LocationRow> {
+    Ok(LocationRow { id: row.try_get("id")?, location_type: row.try_get("type")?, target: row.try_get("target")? })
+}
+
+fn sqlite_location(row: &sqlx::sqlite::SqliteRow) -> Result<LocationRow> {
+    Ok(LocationRow {
+        id: parse_uuid(row.try_get("id")?)?,
+        location_type: row.try_get("type")?,
+        target: row.try_get("target")?,
+    })
+}
+
+/// A literal `SELECT` of every entity column, followed by `$rest`.
+macro_rules! entity_select {
+    ($rest:literal) => {
+        concat!("SELECT uid, kind, namespace, name, entity, location_id FROM catalog_entities ", $rest)
     };
 }
 
@@ -144,22 +185,22 @@ impl Store {
     pub async fn entity_get(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<EntityRow>> {
         let key = entity_ref_key(kind, namespace, name);
         match &self.db {
-            Db::Pg(pool) => {
-                sqlx::query("SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE entity_ref = $1")
-                    .bind(key)
-                    .fetch_optional(pool)
-                    .await?
-                    .map(|row| Ok(entity_row!(row, row.try_get("uid")?)))
-                    .transpose()
-            }
-            Db::Sqlite { read, .. } => {
-                sqlx::query("SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE entity_ref = ?1")
-                    .bind(key)
-                    .fetch_optional(read)
-                    .await?
-                    .map(|row| Ok(entity_row!(row, parse_uuid(row.try_get("uid")?)?)))
-                    .transpose()
-            }
+            Db::Pg(pool) => sqlx::query(
+                "SELECT uid, kind, namespace, name, entity, location_id FROM catalog_entities WHERE entity_ref = $1",
+            )
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| pg_entity(&row))
+            .transpose(),
+            Db::Sqlite { read, .. } => sqlx::query(
+                "SELECT uid, kind, namespace, name, entity, location_id FROM catalog_entities WHERE entity_ref = ?1",
+            )
+            .bind(key)
+            .fetch_optional(read)
+            .await?
+            .map(|row| sqlite_entity(&row))
+            .transpose(),
         }
     }
 
@@ -169,25 +210,150 @@ impl Store {
         let rows = match &self.db {
             Db::Pg(pool) => {
                 let rows = sqlx::query(
-                    "SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE lower(kind) = $1 ORDER BY entity_ref",
+                    "SELECT uid, kind, namespace, name, entity, location_id FROM catalog_entities WHERE lower(kind) = $1 ORDER BY entity_ref",
                 )
                 .bind(kind)
                 .fetch_all(pool)
                 .await?;
-                rows.iter().map(|row| Ok(entity_row!(row, row.try_get("uid")?))).collect::<Result<Vec<_>>>()?
+                rows.iter().map(pg_entity).collect::<Result<Vec<_>>>()?
             }
             Db::Sqlite { read, .. } => {
                 let rows = sqlx::query(
-                    "SELECT uid, kind, namespace, name, entity FROM catalog_entities WHERE lower(kind) = ?1 ORDER BY entity_ref",
+                    "SELECT uid, kind, namespace, name, entity, location_id FROM catalog_entities WHERE lower(kind) = ?1 ORDER BY entity_ref",
                 )
                 .bind(kind)
                 .fetch_all(read)
                 .await?;
-                rows.iter()
-                    .map(|row| Ok(entity_row!(row, parse_uuid(row.try_get("uid")?)?)))
-                    .collect::<Result<Vec<_>>>()?
+                rows.iter().map(sqlite_entity).collect::<Result<Vec<_>>>()?
             }
         };
         Ok(rows)
+    }
+
+    /// Every entity, ordered by reference.
+    pub async fn entity_list_all(&self) -> Result<Vec<EntityRow>> {
+        let sql = entity_select!("ORDER BY entity_ref");
+        match &self.db {
+            Db::Pg(pool) => sqlx::query(sql).fetch_all(pool).await?.iter().map(pg_entity).collect(),
+            Db::Sqlite { read, .. } => sqlx::query(sql).fetch_all(read).await?.iter().map(sqlite_entity).collect(),
+        }
+    }
+
+    /// The entities read from one location.
+    pub async fn entity_list_by_location(&self, location: Uuid) -> Result<Vec<EntityRow>> {
+        match &self.db {
+            Db::Pg(pool) => {
+                let sql = entity_select!("WHERE location_id = $1 ORDER BY entity_ref");
+                sqlx::query(sql).bind(location).fetch_all(pool).await?.iter().map(pg_entity).collect()
+            }
+            Db::Sqlite { read, .. } => {
+                let sql = entity_select!("WHERE location_id = ?1 ORDER BY entity_ref");
+                sqlx::query(sql).bind(location.to_string()).fetch_all(read).await?.iter().map(sqlite_entity).collect()
+            }
+        }
+    }
+
+    pub async fn entity_get_by_uid(&self, uid: Uuid) -> Result<Option<EntityRow>> {
+        match &self.db {
+            Db::Pg(pool) => {
+                let sql = entity_select!("WHERE uid = $1");
+                sqlx::query(sql).bind(uid).fetch_optional(pool).await?.as_ref().map(pg_entity).transpose()
+            }
+            Db::Sqlite { read, .. } => {
+                let sql = entity_select!("WHERE uid = ?1");
+                sqlx::query(sql)
+                    .bind(uid.to_string())
+                    .fetch_optional(read)
+                    .await?
+                    .as_ref()
+                    .map(sqlite_entity)
+                    .transpose()
+            }
+        }
+    }
+
+    /// Removes an entity; whether it existed.
+    pub async fn entity_delete(&self, uid: Uuid) -> Result<bool> {
+        let done = match &self.db {
+            Db::Pg(pool) => sqlx::query("DELETE FROM catalog_entities WHERE uid = $1")
+                .bind(uid)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Db::Sqlite { write, .. } => sqlx::query("DELETE FROM catalog_entities WHERE uid = ?1")
+                .bind(uid.to_string())
+                .execute(write)
+                .await?
+                .rows_affected(),
+        };
+        Ok(done > 0)
+    }
+
+    /// Every registered location, oldest first.
+    pub async fn location_list(&self) -> Result<Vec<LocationRow>> {
+        let sql = "SELECT id, type, target FROM catalog_locations ORDER BY created_at, target";
+        match &self.db {
+            Db::Pg(pool) => sqlx::query(sql).fetch_all(pool).await?.iter().map(pg_location).collect(),
+            Db::Sqlite { read, .. } => sqlx::query(sql).fetch_all(read).await?.iter().map(sqlite_location).collect(),
+        }
+    }
+
+    pub async fn location_get(&self, id: Uuid) -> Result<Option<LocationRow>> {
+        match &self.db {
+            Db::Pg(pool) => sqlx::query("SELECT id, type, target FROM catalog_locations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .as_ref()
+                .map(pg_location)
+                .transpose(),
+            Db::Sqlite { read, .. } => sqlx::query("SELECT id, type, target FROM catalog_locations WHERE id = ?1")
+                .bind(id.to_string())
+                .fetch_optional(read)
+                .await?
+                .as_ref()
+                .map(sqlite_location)
+                .transpose(),
+        }
+    }
+
+    pub async fn location_find(&self, location_type: &str, target: &str) -> Result<Option<LocationRow>> {
+        match &self.db {
+            Db::Pg(pool) => {
+                sqlx::query("SELECT id, type, target FROM catalog_locations WHERE type = $1 AND target = $2")
+                    .bind(location_type)
+                    .bind(target)
+                    .fetch_optional(pool)
+                    .await?
+                    .as_ref()
+                    .map(pg_location)
+                    .transpose()
+            }
+            Db::Sqlite { read, .. } => {
+                sqlx::query("SELECT id, type, target FROM catalog_locations WHERE type = ?1 AND target = ?2")
+                    .bind(location_type)
+                    .bind(target)
+                    .fetch_optional(read)
+                    .await?
+                    .as_ref()
+                    .map(sqlite_location)
+                    .transpose()
+            }
+        }
+    }
+
+    /// Removes a location; its entities stay (their `location_id` is cleared). Whether it existed.
+    pub async fn location_delete(&self, id: Uuid) -> Result<bool> {
+        let done = match &self.db {
+            Db::Pg(pool) => {
+                sqlx::query("DELETE FROM catalog_locations WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
+            }
+            Db::Sqlite { write, .. } => sqlx::query("DELETE FROM catalog_locations WHERE id = ?1")
+                .bind(id.to_string())
+                .execute(write)
+                .await?
+                .rows_affected(),
+        };
+        Ok(done > 0)
     }
 }

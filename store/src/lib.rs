@@ -33,7 +33,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use catalog::entity_ref_key;
-pub use catalog::{EntityRow, NewEntity};
+pub use catalog::{EntityRow, LocationRow, NewEntity};
 pub use error::StoreError;
 pub use janitor::STALE_MESSAGE;
 pub use janitor::{SweepConfig, SweepReport};

@@ -10,8 +10,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     wiring::check_auth_exposure(&settings)?;
     let store = wiring::open_store(&settings).await?;
     let metrics = wiring::metrics();
-    wiring::load_catalog(&settings, &store).await?;
-    let runner = wiring::runner(&settings, Some(&store));
+    let catalog = wiring::catalog(&settings, &store, wiring::github(&settings))?;
+    wiring::load_catalog(&catalog).await?;
+    let runner = wiring::runner(&settings, Some(catalog.clone()));
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
     // Events written by workers elsewhere reach waiting readers here through LISTEN.

@@ -10,7 +10,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     wiring::require_postgres(&settings, "worker")?;
     let store = wiring::open_store(&settings).await?;
     let metrics = wiring::metrics();
-    let runner = wiring::runner(&settings, Some(&store));
+    // Workers register locations (catalog:register) but leave loading to the API processes.
+    let catalog = wiring::catalog(&settings, &store, wiring::github(&settings))?;
+    let runner = wiring::runner(&settings, Some(catalog));
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
     let background = Background::start(&store, &settings, true);

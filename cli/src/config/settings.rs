@@ -45,6 +45,10 @@ pub struct Settings {
     /// `backend.reading.allow`: other hosts fetch actions may read from.
     pub reading_allow: Vec<actions::ReadingAllow>,
     pub workspace_limits: actions::WorkspaceLimits,
+    /// `integrations.github[]` with their credentials (github.com always present).
+    pub github: Vec<actions::GithubIntegration>,
+    /// `scaffolder.defaultAuthor` and `scaffolder.defaultCommitMessage`.
+    pub git: actions::GitDefaults,
 }
 
 impl Settings {
@@ -110,6 +114,12 @@ impl Settings {
             integrations: integrations(&r)?,
             reading_allow: reading_allow(&r)?,
             workspace_limits: workspace_limits(&r)?,
+            github: github(&r)?,
+            git: actions::GitDefaults {
+                author_name: r.string("scaffolder.defaultAuthor.name")?,
+                author_email: r.string("scaffolder.defaultAuthor.email")?,
+                commit_message: r.string("scaffolder.defaultCommitMessage")?,
+            },
         })
     }
 
@@ -297,6 +307,8 @@ fn integrations(r: &Reader<'_>) -> Result<Vec<templates::Integration>, ConfigErr
                 let host = match kind.as_str() {
                     // Bitbucket Cloud has one host.
                     "bitbucketCloud" => "bitbucket.org".to_owned(),
+                    // Backstage's default for a GitHub entry without a host.
+                    "github" => item.string("host")?.unwrap_or_else(|| "github.com".to_owned()),
                     _ => item.string("host")?.ok_or_else(|| ConfigError::Invalid {
                         key: format!("{key}[{i}].host"),
                         message: "is required".to_owned(),
@@ -317,6 +329,52 @@ fn integrations(r: &Reader<'_>) -> Result<Vec<templates::Integration>, ConfigErr
         if !found.iter().any(|i| i.host == default.host) {
             found.push(default);
         }
+    }
+    Ok(found)
+}
+
+/// `integrations.github[]`: host, `apiBaseUrl`, `token`, `apps[]` (`appId`, `privateKey`,
+/// `allowedInstallationOwners`). Keys are checked here, so a bad key fails at start-up.
+fn github(r: &Reader<'_>) -> Result<Vec<actions::GithubIntegration>, ConfigError> {
+    let mut found = Vec::new();
+    for (i, entry) in r.array("integrations.github")?.into_iter().flatten().enumerate() {
+        let item = Reader::item(entry);
+        let key = |field: &str| format!("integrations.github[{i}].{field}");
+        let host = item.string("host")?.unwrap_or_else(|| "github.com".to_owned());
+        let mut integration = actions::GithubIntegration::for_host(&host);
+        if let Some(api) = item.string("apiBaseUrl")? {
+            if !(api.starts_with("https://") || api.starts_with("http://")) {
+                return Err(ConfigError::Invalid {
+                    key: key("apiBaseUrl"),
+                    message: format!("'{api}' is not an http(s) URL"),
+                });
+            }
+            integration.api_base_url = api.trim_end_matches('/').to_owned();
+        }
+        integration.token = item.string("token")?.filter(|t| !t.is_empty()).map(actions::Secret::new);
+        for (j, app) in item.array("apps")?.into_iter().flatten().enumerate() {
+            let app_item = Reader::item(app);
+            let app_key = |field: &str| format!("integrations.github[{i}].apps[{j}].{field}");
+            let app_id = app_item
+                .integer("appId", 1, i64::MAX)?
+                .ok_or_else(|| ConfigError::Invalid { key: app_key("appId"), message: "is required".to_owned() })?;
+            let private_key = app_item.string("privateKey")?.ok_or_else(|| ConfigError::Invalid {
+                key: app_key("privateKey"),
+                message: "is required".to_owned(),
+            })?;
+            let owners = app_item
+                .array("allowedInstallationOwners")?
+                .map(|owners| owners.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default();
+            let app = actions::GithubApp {
+                app_id: app_id as u64,
+                private_key: actions::Secret::new(private_key),
+                allowed_installation_owners: owners,
+            };
+            app.encoding_key().map_err(|message| ConfigError::Invalid { key: app_key("privateKey"), message })?;
+            integration.apps.push(app);
+        }
+        found.push(integration);
     }
     Ok(found)
 }
@@ -398,7 +456,18 @@ fn catalog(r: &Reader<'_>) -> Result<CatalogConfig, ConfigError> {
             locations.push(LocationConfig { kind, target, rules });
         }
     }
-    Ok(CatalogConfig { rules: rules_config, locations })
+    let orphan_strategy = match r.string("catalog.orphanStrategy")?.as_deref() {
+        None | Some("keep") => catalog::OrphanStrategy::Keep,
+        Some("delete") => catalog::OrphanStrategy::Delete,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                key: "catalog.orphanStrategy".to_owned(),
+                message: format!("'{other}' is not keep or delete"),
+            });
+        }
+    };
+    let refresh_interval = r.duration("catalog.processingInterval")?.unwrap_or(Duration::from_secs(100));
+    Ok(CatalogConfig { rules: rules_config, locations, orphan_strategy, refresh_interval })
 }
 
 #[cfg(test)]
@@ -456,6 +525,29 @@ mod tests {
     }
 
     #[test]
+    fn github_integrations_and_git_defaults() {
+        let s = settings(json!({
+            "integrations": {"github": [
+                {"host": "github.com", "token": "ghp_x"},
+                {"host": "ghe.example.com", "apiBaseUrl": "https://ghe.example.com/api/v3/"},
+            ]},
+            "scaffolder": {"defaultAuthor": {"name": "Bot", "email": "bot@example.com"}, "defaultCommitMessage": "feat: scaffolded"},
+        }))
+        .unwrap();
+        assert_eq!(s.github.len(), 2);
+        assert_eq!(s.github[0].token.as_ref().map(actions::Secret::expose), Some("ghp_x"));
+        assert_eq!(s.github[1].api_base_url, "https://ghe.example.com/api/v3");
+        assert_eq!(s.git.author_name.as_deref(), Some("Bot"));
+        assert_eq!(s.git.commit_message.as_deref(), Some("feat: scaffolded"));
+        let bad_key = settings(
+            json!({"integrations": {"github": [{"host": "github.com", "apps": [{"appId": 1, "privateKey": "nope"}]}]}}),
+        );
+        assert!(bad_key.unwrap_err().to_string().contains("integrations.github[0].apps[0].privateKey"));
+        let bad_api = settings(json!({"integrations": {"github": [{"host": "x", "apiBaseUrl": "ftp://x"}]}}));
+        assert!(bad_api.unwrap_err().to_string().contains("integrations.github[0].apiBaseUrl"));
+    }
+
+    #[test]
     fn integrations_reading_and_limits() {
         let s = settings(json!({
             "integrations": {"github": [{"host": "ghe.example.com", "token": "t"}], "awsS3": [{"bucket": "b"}]},
@@ -486,8 +578,9 @@ mod tests {
             ),
             (json!({"catalog": {"locations": [{"type": "file"}]}}), "catalog.locations[0].target"),
             (json!({"catalog": {"rules": {"allow": []}}}), "catalog.rules"),
+            (json!({"catalog": {"orphanStrategy": "burn"}}), "catalog.orphanStrategy"),
             (json!({"integrations": {"github": {"host": "x"}}}), "integrations.github"),
-            (json!({"integrations": {"github": [{"token": "x"}]}}), "integrations.github[0].host"),
+            (json!({"integrations": {"gitlab": [{"token": "x"}]}}), "integrations.gitlab[0].host"),
             (
                 json!({"integrations": {"gitlab": [{"host": "https://gitlab.example.com"}]}}),
                 "integrations.gitlab[0].host",

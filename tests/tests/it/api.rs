@@ -105,6 +105,7 @@ async fn api_with(store: Store, config: ApiConfig, auth: AuthConfig) -> Api {
                 target: "templates.yaml".to_owned(),
                 rules: None,
             }],
+            ..CatalogConfig::default()
         },
     );
     catalog.load_configured(dir.path()).await.unwrap();
@@ -547,11 +548,19 @@ async fn actions_schema_and_documentation() {
     let api = api().await;
     let (status, actions) = api.json("GET", "/api/scaffolder/v2/actions", None).await;
     assert_eq!(status, StatusCode::OK);
-    let captured: Vec<Value> = serde_json::from_str(&fixture("actions.json")).unwrap();
+    // Backstage 4.2.0 with the GitHub module 0.10.0, as a normal installation has it.
+    let captured: Value = serde_json::from_str(&fixture("actions-with-github.json")).unwrap();
+    let captured = captured["body"].as_array().unwrap();
+    let builtin: Vec<Value> = serde_json::from_str(&fixture("actions.json")).unwrap();
     for action in actions.as_array().unwrap() {
         let theirs = captured.iter().find(|a| a["id"] == action["id"]).unwrap();
-        assert_eq!(action["description"], theirs["description"]);
-        assert_eq!(action["examples"], theirs["examples"]);
+        assert_eq!(action.get("description"), theirs.get("description"), "{}", action["id"]);
+        // The built-ins' examples are Backstage's; the GitHub actions have examples of our own.
+        if builtin.iter().any(|b| b["id"] == action["id"]) {
+            assert_eq!(action["examples"], theirs["examples"]);
+        } else {
+            assert!(!action["examples"].as_array().unwrap().is_empty(), "{}", action["id"]);
+        }
         assert_eq!(action["schema"]["input"], theirs["schema"]["input"], "{}", action["id"]);
         assert_eq!(action["schema"]["output"], theirs["schema"]["output"], "{}", action["id"]);
     }

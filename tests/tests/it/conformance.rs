@@ -37,22 +37,6 @@ fn read_json(path: &Path) -> Value {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Cases that need the GitHub actions (`publish:github`, `publish:github:pull-request`,
-/// `catalog:register`), which the GitHub issue adds. Until then they must fail in exactly this way;
-/// the list goes away with that issue.
-const AWAITING_GITHUB_ACTIONS: &[&str] =
-    &["23-each-loops", "25-publish-github-and-register", "26-publish-pull-request"];
-
-fn awaiting(case: &Path, outcome: Result<(), String>, failures: &mut Vec<String>) {
-    let waiting = AWAITING_GITHUB_ACTIONS.contains(&name(case).as_str());
-    match outcome {
-        Ok(()) if waiting => failures.push(format!("{} passes now: take it off AWAITING_GITHUB_ACTIONS", name(case))),
-        Ok(()) => {}
-        Err(reason) if waiting && reason.contains("is not registered") => {}
-        Err(reason) => failures.push(format!("FAIL {}: {reason}", name(case))),
-    }
-}
-
 fn name(case: &Path) -> String {
     case.file_name().unwrap().to_string_lossy().into_owned()
 }
@@ -99,7 +83,9 @@ async fn every_case_through_the_dry_run_api() {
             .unwrap();
         let status = response.status().as_u16();
         let body = response.text().await.unwrap();
-        awaiting(&case, compare(&case, status, &body, Flags::default()), &mut failures);
+        if let Err(reason) = compare(&case, status, &body, Flags::default()) {
+            failures.push(format!("FAIL {}: {reason}", name(&case)));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // Nothing is left behind: uploaded contents and workspaces are removed.
@@ -141,18 +127,15 @@ fn every_case_through_the_dry_run_cli() {
             _ => 1,
         };
         if code != Some(wanted) {
-            awaiting(&case, Err(format!("exit {code:?}, wanted {wanted}\n{stderr}")), &mut failures);
-            continue;
-        }
-        if AWAITING_GITHUB_ACTIONS.contains(&name(&case).as_str()) {
-            awaiting(&case, Ok(()), &mut failures);
+            failures.push(format!("FAIL {}: exit {code:?}, wanted {wanted}\n{stderr}", name(&case)));
             continue;
         }
         if status != 200 {
             continue;
         }
         let stdout = String::from_utf8_lossy(&result.stdout);
-        let flags = Flags { ignore_executable: true };
+        // Steps see the template's own reference where the API says `template:default/dry-run`.
+        let flags = Flags { ignore_executable: true, template_ref: Some(format!("template:default/{}", name(&case))) };
         if let Err(reason) = compare(&case, 200, &stdout, flags) {
             failures.push(format!("FAIL {} (--json): {reason}", name(&case)));
             continue;
@@ -175,9 +158,11 @@ fn every_case_through_the_dry_run_cli() {
 
 // ---- The corpus's comparison rules (compare.py) ----
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Flags {
     ignore_executable: bool,
+    /// Read as `template:default/dry-run` in file contents.
+    template_ref: Option<String>,
 }
 
 fn uuid_pattern() -> Regex {
@@ -245,8 +230,15 @@ fn file_set(body: &Value, label: &str) -> Result<BTreeMap<String, (bool, Vec<u8>
     Ok(out)
 }
 
-fn compare_files(expected: &Value, actual: &Value, flags: Flags) -> Result<(), String> {
-    let (e, a) = (file_set(expected, "expected")?, file_set(actual, "actual")?);
+fn compare_files(expected: &Value, actual: &Value, flags: &Flags) -> Result<(), String> {
+    let (e, mut a) = (file_set(expected, "expected")?, file_set(actual, "actual")?);
+    if let Some(reference) = &flags.template_ref {
+        for (_, content) in a.values_mut() {
+            if let Ok(text) = String::from_utf8(content.clone()) {
+                *content = text.replace(reference.as_str(), "template:default/dry-run").into_bytes();
+            }
+        }
+    }
     let missing: Vec<_> = e.keys().filter(|k| !a.contains_key(*k)).collect();
     let extra: Vec<_> = a.keys().filter(|k| !e.contains_key(*k)).collect();
     if !missing.is_empty() {
@@ -388,7 +380,7 @@ fn compare(case: &Path, status: u16, body: &str, flags: Flags) -> Result<(), Str
         let (e, a) = (&exp["error"]["name"], &actual["error"]["name"]);
         return if e == a { Ok(()) } else { Err(format!("error.name: expected {e}, got {a}")) };
     }
-    compare_files(exp, &actual, flags)?;
+    compare_files(exp, &actual, &flags)?;
     let output = actual.get("output").ok_or("body has no output")?;
     same_json(&exp["output"], output, "output")?;
     compare_log(exp, &actual, &load_secrets(case))
@@ -408,6 +400,6 @@ fn comparator_rejects_differences() {
     assert!(compare_log(&expected, &leaked, &["hunter22".to_owned()]).is_err());
     assert!(compare_log(&expected, &redacted, &["hunter22".to_owned()]).is_ok());
     let files = |content: &str| json!({"directoryContents": [{"path": "a", "base64Content": base64::engine::general_purpose::STANDARD.encode(content)}]});
-    assert!(compare_files(&files("x"), &files("y"), Flags::default()).is_err());
-    assert!(compare_files(&files("x"), &files("x"), Flags::default()).is_ok());
+    assert!(compare_files(&files("x"), &files("y"), &Flags::default()).is_err());
+    assert!(compare_files(&files("x"), &files("x"), &Flags::default()).is_ok());
 }

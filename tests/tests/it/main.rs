@@ -6,11 +6,13 @@
 //! - `processes`: real `scaffolder` processes: API + workers, kill -9, SIGTERM, cancels across
 //!   processes, a PostgreSQL restart, 500 tasks.
 //! - `cli`: start-up behaviour and configuration errors of the binary.
+//! - `github`: the GitHub actions against wiremock's GitHub and a real git server.
 //! - `conformance`: the dry-run corpus recorded from the real Backstage, through the API and the CLI.
 
 mod api;
 mod cli;
 mod conformance;
+mod github;
 mod processes;
 mod store_contract;
 mod support;
