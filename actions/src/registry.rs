@@ -153,7 +153,7 @@ impl Registry {
                 });
                 // Backstage leaves the key out for actions without a description.
                 if action.description().is_empty() {
-                    described.as_object_mut().expect("an object").remove("description");
+                    described.as_object_mut().expect("an object").shift_remove("description");
                 }
                 described
             })

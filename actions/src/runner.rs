@@ -735,7 +735,7 @@ impl Runner {
                     });
                     for item in items.iter_mut() {
                         if let Value::Object(fields) = item {
-                            fields.remove("if");
+                            fields.shift_remove("if");
                         }
                     }
                 }

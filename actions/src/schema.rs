@@ -16,7 +16,7 @@ pub(crate) fn schema_of<T: JsonSchema>() -> Value {
 
 fn tidy(value: &mut Value, root: bool) {
     let Value::Object(map) = value else { return };
-    map.remove("title");
+    map.shift_remove("title");
     // An optional input is simply absent: Backstage's schemas never admit `null`.
     if let Some(Value::Array(types)) = map.get_mut("type") {
         types.retain(|t| t != "null");
@@ -31,7 +31,7 @@ fn tidy(value: &mut Value, root: bool) {
             // `Option<Union>` leaves a one-armed union behind: lift its arm into this schema.
             if schemas.len() == 1
                 && let Some(Value::Object(arm)) =
-                    map.remove(keyword).and_then(|mut s| s.as_array_mut().map(|a| a.remove(0)))
+                    map.shift_remove(keyword).and_then(|mut s| s.as_array_mut().map(|a| a.remove(0)))
             {
                 for (key, value) in arm {
                     map.entry(key).or_insert(value);
@@ -47,14 +47,14 @@ fn tidy(value: &mut Value, root: bool) {
             .all(|arm| arm.as_object().is_some_and(|a| a.len() == 1 && a.get("type").is_some_and(Value::is_string)))
     {
         let types: Vec<Value> = arms.iter().map(|arm| arm["type"].clone()).collect();
-        map.remove("anyOf");
+        map.shift_remove("anyOf");
         map.insert("type".to_owned(), Value::Array(types));
     }
     // Any value at all: `{}`, as Backstage writes it.
     if map.get("additionalProperties") == Some(&Value::Bool(true)) {
         map.insert("additionalProperties".to_owned(), Value::Object(Default::default()));
     }
-    map.remove("definitions");
+    map.shift_remove("definitions");
     // Rust-specific number formats mean nothing to JSON Schema users.
     if let Some(Value::String(format)) = map.get("format")
         && matches!(
@@ -73,9 +73,9 @@ fn tidy(value: &mut Value, root: bool) {
                 | "uint64"
         )
     {
-        map.remove("format");
+        map.shift_remove("format");
     }
-    if root && let Some(schema) = map.remove("$schema") {
+    if root && let Some(schema) = map.shift_remove("$schema") {
         map.insert("$schema".to_owned(), schema);
     }
     for (keyword, item) in map.iter_mut() {

@@ -13,6 +13,7 @@ use templates::ParameterError;
 
 /// Mount point of the scaffolder routes; error envelopes show URLs relative to it, as Backstage.
 pub(crate) const SCAFFOLDER_PREFIX: &str = "/api/scaffolder";
+pub(crate) const CATALOG_PREFIX: &str = "/api/catalog";
 
 #[derive(Clone, Debug)]
 pub struct ApiError {
@@ -128,9 +129,10 @@ pub async fn envelope(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let uri = request.uri();
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let url = path_and_query
-        .strip_prefix(SCAFFOLDER_PREFIX)
-        .filter(|rest| rest.starts_with('/'))
+    // Relative to the plugin's mount, as Backstage reports it.
+    let url = [SCAFFOLDER_PREFIX, CATALOG_PREFIX]
+        .iter()
+        .find_map(|prefix| path_and_query.strip_prefix(prefix).filter(|rest| rest.starts_with('/')))
         .unwrap_or(path_and_query)
         .to_owned();
     let mut response = next.run(request).await;

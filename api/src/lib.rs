@@ -7,12 +7,14 @@
 //! - `auth`: credentials; `error`: the one mapping to Backstage's error envelope.
 //! - `wire`: the JSON shapes, also the source of `openapi.json`.
 //! - `body`, `catalog`: reading requests, resolving `templateRef`.
+//! - `catalog_routes`: `/api/catalog`, Backstage's catalog API over the thin catalog.
 //!
 //! Invariant: this crate knows HTTP and nothing below it does; it holds no SQL text.
 
 mod auth;
 mod body;
 mod catalog;
+mod catalog_routes;
 mod dry_run;
 mod error;
 mod events;
@@ -60,6 +62,8 @@ pub struct AppParts {
     pub runner: Arc<Runner>,
     /// `backend.workingDirectory`: dry-run contents and workspaces go here.
     pub working_directory: PathBuf,
+    /// Serves `/api/catalog` when set.
+    pub catalog: Option<Arc<::catalog::Catalog>>,
     pub auth: AuthConfig,
     pub config: ApiConfig,
     /// Set in processes that run a worker: `/healthcheck` then also checks its claim loop.
@@ -96,12 +100,15 @@ pub fn app(parts: AppParts) -> Router {
         store: parts.store,
         runner: parts.runner,
         working_directory: parts.working_directory,
+        catalog: parts.catalog,
         dry_runs: Arc::new(tokio::sync::Semaphore::new(dry_run_slots)),
         config: parts.config,
         worker_health: parts.worker_health,
         metrics: parts.metrics,
     }));
     let authenticator = Arc::new(auth::Authenticator::new(parts.auth));
+    let catalog_routes =
+        catalog_routes::routes().route_layer(middleware::from_fn_with_state(authenticator.clone(), auth::authenticate));
     let (scaffolder, document) = scaffolder_routes();
     let document = Arc::new(document.to_json().expect("the OpenAPI document serialises"));
     let scaffolder = scaffolder.route_layer(middleware::from_fn_with_state(authenticator, auth::authenticate)).route(
@@ -113,6 +120,7 @@ pub fn app(parts: AppParts) -> Router {
     );
     Router::new()
         .nest("/api/scaffolder", scaffolder)
+        .nest("/api/catalog", catalog_routes)
         .merge(health_routes())
         .fallback(error::no_route)
         .with_state(state)
@@ -128,6 +136,7 @@ pub fn health_app(store: Store, worker_health: Option<Arc<WorkerHealth>>, metric
         store,
         runner: Arc::new(Runner::new(Arc::new(Registry::from_actions(Vec::new())), RunnerConfig::default())),
         working_directory: std::env::temp_dir(),
+        catalog: None,
         dry_runs: Arc::new(tokio::sync::Semaphore::new(1)),
         config: ApiConfig::default(),
         worker_health,
@@ -179,6 +188,19 @@ fn route_label(path: &str) -> &'static str {
             "/api/scaffolder/v2/templates/{namespace}/{kind}/{name}/parameter-schema"
         }
         ["", "api", "scaffolder", "openapi.json"] => "/api/scaffolder/openapi.json",
+        ["", "api", "catalog", "entities"] => "/api/catalog/entities",
+        ["", "api", "catalog", "entities", "by-query"] => "/api/catalog/entities/by-query",
+        ["", "api", "catalog", "entities", "by-refs"] => "/api/catalog/entities/by-refs",
+        ["", "api", "catalog", "entities", "by-uid", _] => "/api/catalog/entities/by-uid/{uid}",
+        ["", "api", "catalog", "entities", "by-name", _, _, _] => {
+            "/api/catalog/entities/by-name/{kind}/{namespace}/{name}"
+        }
+        ["", "api", "catalog", "locations"] => "/api/catalog/locations",
+        ["", "api", "catalog", "locations", "by-entity", _, _, _] => {
+            "/api/catalog/locations/by-entity/{kind}/{namespace}/{name}"
+        }
+        ["", "api", "catalog", "locations", _] => "/api/catalog/locations/{id}",
+        ["", "api", "catalog", "refresh"] => "/api/catalog/refresh",
         ["", "healthcheck"] => "/healthcheck",
         ["", "metrics"] => "/metrics",
         ["", ".backstage", "health", "v1", _] => "/.backstage/health/v1",

@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub runner: Arc<Runner>,
     /// Where dry-runs put their uploaded files and workspaces (`backend.workingDirectory`).
     pub working_directory: PathBuf,
+    /// The catalog module (`/api/catalog`), where this process serves it.
+    pub catalog: Option<Arc<::catalog::Catalog>>,
     /// Dry-runs run at most this many at once; more wait their turn.
     pub dry_runs: Arc<tokio::sync::Semaphore>,
     pub config: ApiConfig,

@@ -16,15 +16,15 @@ mod api;
 mod entity;
 mod query;
 mod reading;
+mod relations;
 mod rules;
 
 use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use store::{LocationRow, NewEntity, Store};
 use thiserror::Error;
 use uuid::Uuid;
@@ -32,6 +32,7 @@ use uuid::Uuid;
 pub use api::StoreCatalog;
 pub use entity::EntityProblem;
 pub use query::{EntityQuery, Filter, project_fields};
+pub use reading::generated_location_ref;
 pub use rules::Rule;
 
 use crate::reading::{Document, Reader};
@@ -154,8 +155,8 @@ impl Catalog {
                     continue;
                 }
             };
-            let id = self.store.location_upsert(&location.kind, &target).await?;
-            let row = LocationRow { id, location_type: location.kind.clone(), target };
+            let id = self.store.location_upsert(&location.kind, &target, true).await?;
+            let row = LocationRow { id, location_type: location.kind.clone(), target, from_config: true };
             let read = self.read(&row, rules).await;
             report.problems.extend(read.problems.iter().cloned());
             report.loaded.extend(self.ingest(&row, read).await?);
@@ -167,22 +168,37 @@ impl Catalog {
     /// visible by name when this returns), or with `dry_run` only reads it.
     pub async fn add_location(&self, kind: &str, target: &str, dry_run: bool) -> Result<AddedLocation, CatalogError> {
         let target = self.reader.check_target(kind, target)?;
+        if kind == "file" {
+            self.check_file_target(&target)?;
+        }
         let existing = self.store.location_find(kind, &target).await?;
         if existing.is_some() && !dry_run {
             return Err(CatalogError::Conflict(format!("Location {kind}:{target} already exists")));
         }
         let row = match (&existing, dry_run) {
             (Some(row), _) => row.clone(),
-            (None, true) => LocationRow { id: Uuid::new_v4(), location_type: kind.to_owned(), target: target.clone() },
+            (None, true) => LocationRow {
+                id: Uuid::new_v4(),
+                location_type: kind.to_owned(),
+                target: target.clone(),
+                from_config: false,
+            },
             (None, false) => {
                 // Read first: a location that cannot be read is not registered.
-                let probe = LocationRow { id: Uuid::nil(), location_type: kind.to_owned(), target: target.clone() };
+                let probe = LocationRow {
+                    id: Uuid::nil(),
+                    location_type: kind.to_owned(),
+                    target: target.clone(),
+                    from_config: false,
+                };
                 let read = self.read(&probe, self.config.rules.as_deref()).await;
                 if let Some(error) = read.fatal {
-                    return Err(error);
+                    return Err(unreadable(error));
                 }
-                let id = self.store.location_upsert(kind, &target).await?;
-                let row = LocationRow { id, location_type: kind.to_owned(), target: target.clone() };
+                refuse_problems(&read.problems)?;
+                let id = self.store.location_upsert(kind, &target, false).await?;
+                let row =
+                    LocationRow { id, location_type: kind.to_owned(), target: target.clone(), from_config: false };
                 let problems = read.problems.clone();
                 self.ingest(&row, read).await?;
                 let entities = self.entities_of(&row).await?;
@@ -191,22 +207,45 @@ impl Catalog {
         };
         let read = self.read(&row, self.config.rules.as_deref()).await;
         if let Some(error) = read.fatal {
-            return Err(error);
+            return Err(unreadable(error));
         }
+        refuse_problems(&read.problems)?;
         let entities = read.documents.iter().map(|d| self.prepared(d, &row, None).1).collect();
         Ok(AddedLocation { location: row, entities, exists: existing.is_some(), problems: read.problems })
     }
 
-    /// Removes a location; its entities become orphans (kept and marked, or deleted, per
-    /// `catalog.orphanStrategy`).
+    /// Files may be registered through the API only inside the directories of configured `file`
+    /// locations: the API must not become a way to read this machine's files.
+    fn check_file_target(&self, target: &str) -> Result<(), CatalogError> {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let roots: Vec<PathBuf> = self
+            .config
+            .locations
+            .iter()
+            .filter(|l| l.kind == "file")
+            .filter_map(|l| std::fs::canonicalize(cwd.join(&l.target)).ok())
+            .filter_map(|path| path.parent().map(Path::to_path_buf))
+            .collect();
+        let real = real_path(Path::new(target));
+        if roots.iter().any(|root| real.starts_with(root)) {
+            return Ok(());
+        }
+        Err(CatalogError::Input(format!(
+            "Registered locations must be of an allowed type [\"url\"]; file locations are accepted only inside the directories of configured catalog.locations ({})",
+            roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+        )))
+    }
+
+    /// Removes a location and, as in Backstage, the entities it provided (at once; orphans are
+    /// what a location that is still registered stops holding).
     pub async fn delete_location(&self, id: Uuid) -> Result<(), CatalogError> {
         let Some(row) = self.store.location_get(id).await? else {
             return Err(CatalogError::NotFound(format!("Found no location with ID {id}")));
         };
-        let orphans = self.store.entity_list_by_location(row.id).await?;
+        let provided = self.store.entity_list_by_location(row.id).await?;
         self.store.location_delete(row.id).await?;
-        for orphan in orphans {
-            self.orphan(orphan).await?;
+        for entity in provided {
+            self.store.entity_delete(entity.uid).await?;
         }
         Ok(())
     }
@@ -275,9 +314,71 @@ impl Catalog {
         }
     }
 
+    /// Every entity with its relations, in Backstage's default order (by uid).
+    pub async fn entities(&self) -> Result<Vec<Value>, CatalogError> {
+        let mut rows = self.store.entity_list_all().await?;
+        rows.sort_by_key(|row| row.uid.to_string());
+        let mut entities: Vec<Value> = rows.iter().filter_map(|row| serde_json::from_str(&row.entity).ok()).collect();
+        relations::attach(&mut entities);
+        Ok(entities)
+    }
+
+    /// One entity (with relations) by kind, namespace and name, case-insensitively.
+    pub async fn entity_by_name(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, CatalogError> {
+        let wanted = format!("{kind}:{namespace}/{name}").to_lowercase();
+        Ok(self.entities().await?.into_iter().find(|e| relations::reference_of(e) == wanted))
+    }
+
+    pub async fn entity_by_uid(&self, uid: &str) -> Result<Option<Value>, CatalogError> {
+        Ok(self.entities().await?.into_iter().find(|e| e["metadata"]["uid"] == uid))
+    }
+
+    /// Backstage's `POST /entities/by-refs`: in order, `None` for refs that match nothing (refs
+    /// are compared exactly, in their lower-case `kind:namespace/name` form).
+    pub async fn entities_by_refs(&self, refs: &[String]) -> Result<Vec<Option<Value>>, CatalogError> {
+        let entities = self.entities().await?;
+        Ok(refs.iter().map(|wanted| entities.iter().find(|e| relations::reference_of(e) == *wanted).cloned()).collect())
+    }
+
+    /// Deletes one entity (it comes back if its location still holds it, at the next refresh).
+    pub async fn delete_entity(&self, uid: Uuid) -> Result<bool, CatalogError> {
+        Ok(self.store.entity_delete(uid).await?)
+    }
+
+    /// Locations registered through the API (configured ones are not listed, as in Backstage).
+    pub async fn registered_locations(&self) -> Result<Vec<LocationRow>, CatalogError> {
+        Ok(self.store.location_list().await?.into_iter().filter(|l| !l.from_config).collect())
+    }
+
+    pub async fn location(&self, id: Uuid) -> Result<Option<LocationRow>, CatalogError> {
+        Ok(self.store.location_get(id).await?.filter(|l| !l.from_config))
+    }
+
+    /// The registered location an entity came from.
+    pub async fn location_of(&self, kind: &str, namespace: &str, name: &str) -> Result<LocationRow, CatalogError> {
+        let reference = format!("{kind}:{namespace}/{name}").to_lowercase();
+        let Some(row) = self.store.entity_get(kind, namespace, name).await? else {
+            return Err(CatalogError::NotFound(format!("found no entity for ref {reference}")));
+        };
+        let location = match row.location_id {
+            Some(id) => self.store.location_get(id).await?.filter(|l| !l.from_config),
+            None => None,
+        };
+        location.ok_or_else(|| {
+            let origin: Value = serde_json::from_str(&row.entity).unwrap_or_default();
+            let origin = origin["metadata"]["annotations"]["backstage.io/managed-by-origin-location"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let (kind, target) = origin.split_once(':').unwrap_or(("unknown", origin.as_str()));
+            CatalogError::NotFound(format!("Found no location with type {kind} and target {target}"))
+        })
+    }
+
     /// The documents a location holds (following nested `Location` entities).
     async fn read(&self, row: &LocationRow, rules: Option<&[Rule]>) -> reading::Read {
         let mut read = reading::Read::default();
+        read.documents.push(reading::generated_location(&row.location_type, &row.target));
         let mut visited = HashSet::new();
         self.read_into(&row.location_type, &row.target, rules, 0, &mut visited, &mut read).await;
         read
@@ -332,27 +433,56 @@ impl Catalog {
                     }
                 }
             }
-            read.documents.push(Document { entity: checked, source: format!("{kind}:{target}") });
+            read.documents.push(Document { entity: checked, source: format!("{kind}:{target}"), generated: false });
         }
     }
 
-    /// The entity as stored: managed-by annotations, uid, etag.
+    /// The entity as stored (`uid` given) or as a dry-run shows it (no uid, no etag): managed-by
+    /// annotations added, keys in Backstage's order.
     fn prepared(&self, document: &Document, row: &LocationRow, uid: Option<Uuid>) -> (Uuid, Value) {
         let mut value = document.entity.value.clone();
-        let uid = uid.unwrap_or_else(Uuid::new_v4);
-        let metadata = value["metadata"].as_object_mut().expect("checked");
-        let annotations = metadata.entry("annotations").or_insert_with(|| Value::Object(Default::default()));
-        if let Value::Object(annotations) = annotations {
-            annotations.insert("backstage.io/managed-by-location".to_owned(), Value::String(document.source.clone()));
-            annotations.insert(
-                "backstage.io/managed-by-origin-location".to_owned(),
-                Value::String(format!("{}:{}", row.location_type, row.target)),
-            );
+        let origin = format!("{}:{}", row.location_type, row.target);
+        let Some(entity) = value.as_object_mut() else { return (Uuid::nil(), value) };
+        let mut metadata = match entity.shift_remove("metadata") {
+            Some(Value::Object(metadata)) => metadata,
+            _ => Map::new(),
+        };
+        let mut annotations = match metadata.shift_remove("annotations") {
+            Some(Value::Object(annotations)) => annotations,
+            _ => Map::new(),
+        };
+        annotations.insert("backstage.io/managed-by-location".to_owned(), Value::String(document.source.clone()));
+        annotations.insert("backstage.io/managed-by-origin-location".to_owned(), Value::String(origin));
+        let mut ordered = Map::new();
+        if let Some(namespace) = metadata.shift_remove("namespace") {
+            ordered.insert("namespace".to_owned(), namespace);
         }
-        metadata.insert("uid".to_owned(), Value::String(uid.to_string()));
-        let mut hasher = DefaultHasher::new();
-        value.to_string().hash(&mut hasher);
-        value["metadata"]["etag"] = Value::String(format!("{:016x}", hasher.finish()));
+        ordered.insert("annotations".to_owned(), Value::Object(annotations));
+        ordered.extend(metadata);
+        ordered.shift_remove("uid");
+        ordered.shift_remove("etag");
+        let mut out = Map::new();
+        out.insert("metadata".to_owned(), Value::Object(ordered));
+        out.extend(std::mem::take(entity));
+        out.shift_remove("relations");
+        out.shift_remove("status");
+        let mut value = Value::Object(out);
+        let uid = match uid {
+            Some(uid) => uid,
+            None => {
+                // A dry-run shows the generated Location entity before its namespace is filled in,
+                // so Backstage lists that key last.
+                if document.generated
+                    && let Some(Value::Object(metadata)) = value.get_mut("metadata")
+                    && let Some(namespace) = metadata.shift_remove("namespace")
+                {
+                    metadata.insert("namespace".to_owned(), namespace);
+                }
+                return (Uuid::nil(), value);
+            }
+        };
+        value["metadata"]["uid"] = Value::String(uid.to_string());
+        value["metadata"]["etag"] = Value::String(etag(&value));
         (uid, value)
     }
 
@@ -377,7 +507,8 @@ impl Catalog {
                 );
                 continue;
             }
-            let (uid, value) = self.prepared(document, row, existing.as_ref().map(|e| e.uid));
+            let (uid, value) =
+                self.prepared(document, row, Some(existing.as_ref().map_or_else(Uuid::new_v4, |e| e.uid)));
             kept.insert(uid);
             self.store
                 .entity_upsert(
@@ -435,6 +566,60 @@ impl Catalog {
             .filter_map(|e| serde_json::from_str(&e.entity).ok())
             .collect())
     }
+}
+
+/// A location that cannot be read is bad input to `POST /locations` (400, as Backstage's dry-run
+/// answers), naming the inner error; refusals to read a host stay 403.
+fn unreadable(error: CatalogError) -> CatalogError {
+    match error {
+        CatalogError::NotFound(message) => CatalogError::Input(format!("NotFoundError: {message}")),
+        other => other,
+    }
+}
+
+/// A location with invalid documents is refused whole, naming each document and field.
+fn refuse_problems(problems: &[String]) -> Result<(), CatalogError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(CatalogError::Input(format!("The location holds invalid entities: {}", problems.join("; "))))
+}
+
+/// Backstage's etag: a hex SHA-1 of the entity.
+fn etag(value: &Value) -> String {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(value.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The real path of `path`, judged by its nearest existing ancestor when it does not exist.
+fn real_path(path: &Path) -> PathBuf {
+    let mut lexical = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                lexical.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => lexical.push(other.as_os_str()),
+        }
+    }
+    let mut existing = lexical.clone();
+    let mut rest = Vec::new();
+    while std::fs::canonicalize(&existing).is_err() {
+        match (existing.file_name().map(|n| n.to_owned()), existing.parent().map(Path::to_path_buf)) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return lexical,
+        }
+    }
+    let mut real = std::fs::canonicalize(&existing).unwrap_or(existing);
+    for name in rest.into_iter().rev() {
+        real.push(name);
+    }
+    real
 }
 
 /// Absolute form of a `file` target given through the API or configuration.

@@ -17,6 +17,8 @@ const MAX_FILE_BYTES: u64 = 4 << 20;
 pub(crate) struct Document {
     pub entity: Checked,
     pub source: String,
+    /// The `Location` entity generated for the registered location itself.
+    pub generated: bool,
 }
 
 #[derive(Default)]
@@ -83,6 +85,31 @@ impl Reader {
         };
         String::from_utf8(bytes).map_err(|_| CatalogError::Input(format!("{kind}:{target} is not UTF-8 text")))
     }
+}
+
+/// The `Location` entity Backstage generates for a registered location:
+/// `generated-<sha1("type:target")>`.
+pub(crate) fn generated_location(kind: &str, target: &str) -> Document {
+    use sha1::Digest;
+    let reference = format!("{kind}:{target}");
+    let name: String = sha1::Sha1::digest(reference.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("generated-{name}");
+    let value = serde_json::json!({
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Location",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"type": kind, "target": target},
+    });
+    Document {
+        entity: Checked { kind: "Location".to_owned(), namespace: "default".to_owned(), name, value },
+        source: reference,
+        generated: true,
+    }
+}
+
+/// `location:default/generated-…` of a registered location.
+pub fn generated_location_ref(kind: &str, target: &str) -> String {
+    format!("location:default/{}", generated_location(kind, target).entity.name)
 }
 
 /// The YAML documents of a file: `Ok(None)` for empty documents.
@@ -164,6 +191,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn generated_location_names_are_backstages() {
+        let document = generated_location("url", "https://github.com/acme/nope/blob/main/catalog-info.yaml");
+        assert_eq!(document.entity.name, "generated-5dcabd18fca0657589dfdab63adbd4dee4dff739");
+    }
 
     #[test]
     fn nested_targets_resolve_against_their_location() {

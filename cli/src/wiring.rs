@@ -218,6 +218,12 @@ impl Background {
         Background { token, tasks }
     }
 
+    /// Also reads every catalog location again every `catalog.processingInterval`.
+    pub fn with_catalog_refresh(mut self, catalog: &Arc<Catalog>) -> Background {
+        self.tasks.push(tokio::spawn(catalog.clone().run_refresh(self.token.clone())));
+        self
+    }
+
     pub async fn stop(self) {
         self.token.cancel();
         for task in self.tasks {

@@ -44,6 +44,8 @@ pub struct LocationRow {
     pub id: Uuid,
     pub location_type: String,
     pub target: String,
+    /// Configured in `catalog.locations` rather than registered through the API.
+    pub from_config: bool,
 }
 
 /// Builds an [`EntityRow`] from a row of either database, given its decoded uid.
@@ -72,7 +74,12 @@ fn sqlite_entity(row: &sqlx::sqlite::SqliteRow) -> Result<EntityRow> {
 }
 
 fn pg_location(row: &sqlx::postgres::PgRow) -> Result<LocationRow> {
-    Ok(LocationRow { id: row.try_get("id")?, location_type: row.try_get("type")?, target: row.try_get("target")? })
+    Ok(LocationRow {
+        id: row.try_get("id")?,
+        location_type: row.try_get("type")?,
+        target: row.try_get("target")?,
+        from_config: row.try_get("from_config")?,
+    })
 }
 
 fn sqlite_location(row: &sqlx::sqlite::SqliteRow) -> Result<LocationRow> {
@@ -80,6 +87,7 @@ fn sqlite_location(row: &sqlx::sqlite::SqliteRow) -> Result<LocationRow> {
         id: parse_uuid(row.try_get("id")?)?,
         location_type: row.try_get("type")?,
         target: row.try_get("target")?,
+        from_config: row.try_get::<i64, _>("from_config")? != 0,
     })
 }
 
@@ -91,27 +99,32 @@ macro_rules! entity_select {
 }
 
 impl Store {
-    /// Registers a location once; returns its id (the existing one if already registered).
-    pub async fn location_upsert(&self, location_type: &str, target: &str) -> Result<Uuid> {
+    /// Registers a location once; returns its id (the existing one if already registered). A
+    /// location becomes `from_config` once configuration names it.
+    pub async fn location_upsert(&self, location_type: &str, target: &str, from_config: bool) -> Result<Uuid> {
         let id = Uuid::new_v4();
         match &self.db {
             Db::Pg(pool) => Ok(sqlx::query_scalar(
-                "INSERT INTO catalog_locations (id, type, target) VALUES ($1, $2, $3)
-                 ON CONFLICT (type, target) DO UPDATE SET type = EXCLUDED.type RETURNING id",
+                "INSERT INTO catalog_locations (id, type, target, from_config) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (type, target) DO UPDATE SET from_config = catalog_locations.from_config OR EXCLUDED.from_config
+                 RETURNING id",
             )
             .bind(id)
             .bind(location_type)
             .bind(target)
+            .bind(from_config)
             .fetch_one(pool)
             .await?),
             Db::Sqlite { write, .. } => {
                 let id: String = sqlx::query_scalar(
-                    "INSERT INTO catalog_locations (id, type, target) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (type, target) DO UPDATE SET type = excluded.type RETURNING id",
+                    "INSERT INTO catalog_locations (id, type, target, from_config) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (type, target) DO UPDATE SET from_config = max(catalog_locations.from_config, excluded.from_config)
+                     RETURNING id",
                 )
                 .bind(id.to_string())
                 .bind(location_type)
                 .bind(target)
+                .bind(i64::from(from_config))
                 .fetch_one(write)
                 .await?;
                 parse_uuid(&id)
@@ -291,7 +304,7 @@ impl Store {
 
     /// Every registered location, oldest first.
     pub async fn location_list(&self) -> Result<Vec<LocationRow>> {
-        let sql = "SELECT id, type, target FROM catalog_locations ORDER BY created_at, target";
+        let sql = "SELECT id, type, target, from_config FROM catalog_locations ORDER BY created_at, target";
         match &self.db {
             Db::Pg(pool) => sqlx::query(sql).fetch_all(pool).await?.iter().map(pg_location).collect(),
             Db::Sqlite { read, .. } => sqlx::query(sql).fetch_all(read).await?.iter().map(sqlite_location).collect(),
@@ -300,45 +313,47 @@ impl Store {
 
     pub async fn location_get(&self, id: Uuid) -> Result<Option<LocationRow>> {
         match &self.db {
-            Db::Pg(pool) => sqlx::query("SELECT id, type, target FROM catalog_locations WHERE id = $1")
+            Db::Pg(pool) => sqlx::query("SELECT id, type, target, from_config FROM catalog_locations WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?
                 .as_ref()
                 .map(pg_location)
                 .transpose(),
-            Db::Sqlite { read, .. } => sqlx::query("SELECT id, type, target FROM catalog_locations WHERE id = ?1")
-                .bind(id.to_string())
-                .fetch_optional(read)
-                .await?
-                .as_ref()
-                .map(sqlite_location)
-                .transpose(),
-        }
-    }
-
-    pub async fn location_find(&self, location_type: &str, target: &str) -> Result<Option<LocationRow>> {
-        match &self.db {
-            Db::Pg(pool) => {
-                sqlx::query("SELECT id, type, target FROM catalog_locations WHERE type = $1 AND target = $2")
-                    .bind(location_type)
-                    .bind(target)
-                    .fetch_optional(pool)
-                    .await?
-                    .as_ref()
-                    .map(pg_location)
-                    .transpose()
-            }
             Db::Sqlite { read, .. } => {
-                sqlx::query("SELECT id, type, target FROM catalog_locations WHERE type = ?1 AND target = ?2")
-                    .bind(location_type)
-                    .bind(target)
+                sqlx::query("SELECT id, type, target, from_config FROM catalog_locations WHERE id = ?1")
+                    .bind(id.to_string())
                     .fetch_optional(read)
                     .await?
                     .as_ref()
                     .map(sqlite_location)
                     .transpose()
             }
+        }
+    }
+
+    pub async fn location_find(&self, location_type: &str, target: &str) -> Result<Option<LocationRow>> {
+        match &self.db {
+            Db::Pg(pool) => sqlx::query(
+                "SELECT id, type, target, from_config FROM catalog_locations WHERE type = $1 AND target = $2",
+            )
+            .bind(location_type)
+            .bind(target)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(pg_location)
+            .transpose(),
+            Db::Sqlite { read, .. } => sqlx::query(
+                "SELECT id, type, target, from_config FROM catalog_locations WHERE type = ?1 AND target = ?2",
+            )
+            .bind(location_type)
+            .bind(target)
+            .fetch_optional(read)
+            .await?
+            .as_ref()
+            .map(sqlite_location)
+            .transpose(),
         }
     }
 

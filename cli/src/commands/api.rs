@@ -16,11 +16,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
     // Events written by workers elsewhere reach waiting readers here through LISTEN.
-    let background = Background::start(&store, &settings, false);
+    let background = Background::start(&store, &settings, false).with_catalog_refresh(&catalog);
     let app = api::app(api::AppParts {
         store: store.clone(),
         runner,
         working_directory: settings.working_directory.clone(),
+        catalog: Some(catalog.clone()),
         auth: settings.auth.clone(),
         config: settings.api.clone(),
         worker_health: None,

@@ -16,7 +16,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let runner = wiring::runner(&settings, Some(catalog.clone()));
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
-    let background = Background::start(&store, &settings, true);
+    let background = Background::start(&store, &settings, true).with_catalog_refresh(&catalog);
 
     // `scaffolder.concurrentTasksLimit: 0` makes this process claim nothing, as in Backstage.
     let worker = match settings.concurrency {
@@ -27,6 +27,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         store: store.clone(),
         runner: runner.clone(),
         working_directory: settings.working_directory.clone(),
+        catalog: Some(catalog.clone()),
         auth: settings.auth.clone(),
         config: settings.api.clone(),
         worker_health: worker.as_ref().map(Worker::health),

@@ -109,6 +109,7 @@ async fn api_with(store: Store, config: ApiConfig, auth: AuthConfig) -> Api {
         },
     );
     catalog.load_configured(dir.path()).await.unwrap();
+    let catalog = Arc::new(catalog);
     let app = api::app(AppParts {
         store: store.clone(),
         runner: Arc::new(Runner::new(
@@ -119,6 +120,7 @@ async fn api_with(store: Store, config: ApiConfig, auth: AuthConfig) -> Api {
             RunnerConfig::default(),
         )),
         working_directory: dir.path().join("work"),
+        catalog: Some(catalog),
         auth,
         config,
         worker_health: None,

@@ -55,6 +55,7 @@ async fn serve(work: &Path) -> String {
         store,
         runner: Arc::new(runner),
         working_directory: work.to_path_buf(),
+        catalog: None,
         auth: AuthConfig { disable_default_policy: true, static_tokens: Vec::new() },
         config: ApiConfig::default(),
         worker_health: None,

@@ -476,8 +476,8 @@ async fn events_after_include_the_completion(store: Store) {
 }
 
 async fn catalog_entities(store: Store) {
-    let location = store.location_upsert("file", "/t/template.yaml").await.unwrap();
-    assert_eq!(store.location_upsert("file", "/t/template.yaml").await.unwrap(), location);
+    let location = store.location_upsert("file", "/t/template.yaml", true).await.unwrap();
+    assert_eq!(store.location_upsert("file", "/t/template.yaml", false).await.unwrap(), location);
     let uid = Uuid::new_v4();
     let entity = NewEntity {
         kind: "Template".to_owned(),
