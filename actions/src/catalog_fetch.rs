@@ -32,10 +32,13 @@ pub(crate) struct CatalogFetch {
 }
 
 impl CatalogFetch {
-    async fn lookup(&self, reference: &str, input: &Input) -> Result<Option<Value>, StepError> {
+    async fn lookup(&self, reference: &str, input: &Input, token: Option<&str>) -> Result<Option<Value>, StepError> {
         let parsed = EntityRef::parse(reference, input.default_kind.as_deref(), input.default_namespace.as_deref())
             .map_err(|e| StepError::error(e.to_string()))?;
-        self.catalog.entity(&parsed).await.map_err(|e| StepError::error(format!("Could not read the catalog: {e}")))
+        self.catalog
+            .entity(&parsed, token)
+            .await
+            .map_err(|e| StepError::error(format!("Could not read the catalog: {e}")))
     }
 }
 
@@ -89,11 +92,12 @@ impl Action for CatalogFetch {
     async fn run(&self, ctx: &mut ActionContext<'_>) -> Result<(), StepError> {
         let input: Input = ctx.input_as()?;
         let optional = input.optional == Some(true);
+        let token = ctx.secrets.get("backstageToken").cloned();
         if input.entity_ref.is_none() && input.entity_refs.is_none() {
             return if optional { Ok(()) } else { Err(StepError::error("Missing entity reference or references")) };
         }
         if let Some(reference) = &input.entity_ref {
-            let entity = self.lookup(reference, &input).await?;
+            let entity = self.lookup(reference, &input, token.as_deref()).await?;
             if entity.is_none() && !optional {
                 return Err(StepError::error(format!("Entity {reference} not found")));
             }
@@ -102,7 +106,7 @@ impl Action for CatalogFetch {
         if let Some(references) = &input.entity_refs {
             let mut entities = Vec::new();
             for reference in references {
-                let entity = self.lookup(reference, &input).await?;
+                let entity = self.lookup(reference, &input, token.as_deref()).await?;
                 if entity.is_none() && !optional {
                     return Err(StepError::error(format!("Entity {reference} not found")));
                 }

@@ -85,9 +85,10 @@ impl Action for CatalogRegister {
             )?,
             (None, None) => return Err(StepError::input("catalog:register needs catalogInfoUrl or repoContentsUrl")),
         };
+        let token = ctx.secrets.get("backstageToken").map(String::as_str);
         ctx.info(&format!("Registering {url} in the catalog"));
         ctx.check_stop()?;
-        match self.catalog.add_location(&url, false).await {
+        match self.catalog.add_location(&url, false, token).await {
             Ok(_) => {}
             // Registered by an earlier attempt of this task (or anyone): the entities are there.
             Err(error) if error.name == "ConflictError" && ctx.checkpoint_value("registered").await.is_some() => {}
@@ -95,7 +96,7 @@ impl Action for CatalogRegister {
             Err(_) => {}
         }
         let _ = ctx.set_checkpoint("registered", json!(url)).await;
-        match self.catalog.add_location(&url, true).await {
+        match self.catalog.add_location(&url, true, token).await {
             Ok(entities) => {
                 let named = |e: &&Value| !e["metadata"]["name"].as_str().unwrap_or_default().starts_with("generated-");
                 let chosen = entities

@@ -4,12 +4,14 @@
 //! (GHSA-q2x5-4xjx-c6p9), and downloads are bounded.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use templates::Integration;
 
 use crate::action::StepError;
 use crate::files::{Budget, copy_file, copy_tree, write_file};
+use crate::github::{Github, GithubUrl};
 use crate::workspace::resolve_safe_child_path;
 
 /// Longest single download.
@@ -41,6 +43,8 @@ pub enum Source {
 pub struct Fetcher {
     config: FetchConfig,
     client: reqwest::Client,
+    /// Repository URLs on GitHub integrations are read through GitHub's API.
+    github: Option<Arc<Github>>,
 }
 
 impl Fetcher {
@@ -52,7 +56,19 @@ impl Fetcher {
             .user_agent("scaffolder")
             .build()
             .expect("an HTTP client with default TLS");
-        Fetcher { config, client }
+        Fetcher { config, client, github: None }
+    }
+
+    /// Reads files and directories of repositories on `github`'s hosts through its REST API, with
+    /// the integration's credentials (or the action's `token` input).
+    pub fn with_github(mut self, github: Arc<Github>) -> Self {
+        self.github = Some(github);
+        self
+    }
+
+    fn github_location(&self, url: &str) -> Option<(&Github, GithubUrl)> {
+        let github = self.github.as_deref()?;
+        github.parse_url(url).map(|location| (github, location))
     }
 
     pub fn integrations(&self) -> &[Integration] {
@@ -96,7 +112,6 @@ impl Fetcher {
         budget: &Budget,
         token: Option<&str>,
     ) -> Result<Vec<String>, StepError> {
-        let _ = token;
         match source {
             Source::Local(path) => {
                 let metadata = std::fs::metadata(path).map_err(|e| crate::files::io_error(e, path))?;
@@ -107,12 +122,15 @@ impl Fetcher {
             }
             Source::Remote(url) => {
                 self.check_allowed(url)?;
-                Err(StepError::new(
-                    "NotImplementedError",
-                    format!(
-                        "Reading the directory {url} needs an integration that can list it; plain HTTP hosts serve single files only"
-                    ),
-                ))
+                let Some((github, location)) = self.github_location(url) else {
+                    return Err(StepError::new(
+                        "NotImplementedError",
+                        format!(
+                            "Reading the directory {url} needs an integration that can list it; plain HTTP hosts serve single files only"
+                        ),
+                    ));
+                };
+                github.read_tree(&location, target, budget, token).await
             }
         }
     }
@@ -127,8 +145,8 @@ impl Fetcher {
     ) -> Result<(), StepError> {
         match source {
             Source::Local(path) => copy_file(path, target, budget),
-            Source::Remote(url) => {
-                let bytes = self.download(url, budget.limits().max_bytes.min(MAX_DOWNLOAD), token).await?;
+            Source::Remote(_) => {
+                let bytes = self.read(source, budget.limits().max_bytes.min(MAX_DOWNLOAD), token).await?;
                 write_file(target, &bytes, None, budget)
             }
         }
@@ -144,7 +162,10 @@ impl Fetcher {
                 }
                 std::fs::read(path).map_err(|e| crate::files::io_error(e, path))
             }
-            Source::Remote(url) => self.download(url, limit.min(MAX_DOWNLOAD), token).await,
+            Source::Remote(url) => match self.github_location(url) {
+                Some((github, location)) => github.read_file(&location, limit.min(MAX_DOWNLOAD), token).await,
+                None => self.download(url, limit.min(MAX_DOWNLOAD), token).await,
+            },
         }
     }
 

@@ -75,7 +75,7 @@ pub type ActionDescription = Value;
 
 impl Registry {
     pub fn builtin(config: &RegistryConfig) -> Self {
-        let fetcher = Arc::new(Fetcher::new(config.fetch.clone()));
+        let fetcher = Arc::new(Fetcher::new(config.fetch.clone()).with_github(config.github.clone()));
         let integrations = config.fetch.integrations.clone();
         let github = config.github.clone();
         let actions: Vec<Arc<dyn Action>> = vec![

@@ -1,6 +1,6 @@
 //! Reading one file by URL, for the catalog: repository URLs of GitHub integrations through
 //! GitHub's API (with the integration's credentials), other hosts over plain HTTP when they are
-//! integrations or `backend.reading.allow` hosts.
+//! integrations or `backend.reading.allow` hosts. The same reader the fetch actions use.
 
 use std::sync::Arc;
 
@@ -11,19 +11,15 @@ use crate::github::Github;
 #[derive(Debug)]
 pub struct UrlReader {
     fetcher: Fetcher,
-    github: Arc<Github>,
 }
 
 impl UrlReader {
     pub fn new(fetch: FetchConfig, github: Arc<Github>) -> Self {
-        UrlReader { fetcher: Fetcher::new(fetch), github }
+        UrlReader { fetcher: Fetcher::new(fetch).with_github(github) }
     }
 
     /// The file at `url`, at most `limit` bytes.
     pub async fn read(&self, url: &str, limit: u64) -> Result<Vec<u8>, StepError> {
-        if let Some(location) = self.github.parse_url(url) {
-            return self.github.read_file(&location, limit).await;
-        }
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(StepError::input(format!("{url} is not an http(s) URL")));
         }

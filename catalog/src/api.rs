@@ -31,7 +31,8 @@ impl StoreCatalog {
 
 #[async_trait]
 impl actions::CatalogApi for StoreCatalog {
-    async fn entity(&self, reference: &EntityRef) -> Result<Option<Value>, String> {
+    /// In-process: the caller was authenticated by the API that created the task.
+    async fn entity(&self, reference: &EntityRef, _token: Option<&str>) -> Result<Option<Value>, String> {
         let row = self
             .store
             .entity_get(&reference.kind, &reference.namespace, &reference.name)
@@ -43,7 +44,7 @@ impl actions::CatalogApi for StoreCatalog {
         .transpose()
     }
 
-    async fn add_location(&self, target: &str, dry_run: bool) -> Result<Vec<Value>, StepError> {
+    async fn add_location(&self, target: &str, dry_run: bool, _token: Option<&str>) -> Result<Vec<Value>, StepError> {
         let Some(catalog) = &self.catalog else {
             return Err(StepError::new("NotImplementedError", format!("There is no catalog to register {target} in")));
         };

@@ -5,7 +5,8 @@
 //! Layout: `reading` (a location's documents: `file` paths and URLs, nested `Location`
 //! entities), `entity` (checking and annotating one document), `rules` (the `catalog.rules`
 //! kind allow-list), `query` (Backstage's `filter` and `fields` for listing), `api` (what actions
-//! such as `catalog:fetch` and `catalog:register` call), this file (registering, refreshing and
+//! such as `catalog:fetch` and `catalog:register` call in-process), `remote` (the same over HTTP,
+//! when the catalog runs elsewhere), this file (registering, refreshing and
 //! deleting locations; orphans).
 //!
 //! Invariants: a document that fails a check is reported with its location, document number and
@@ -17,6 +18,7 @@ mod entity;
 mod query;
 mod reading;
 mod relations;
+mod remote;
 mod rules;
 
 use std::collections::HashSet;
@@ -33,6 +35,7 @@ pub use api::StoreCatalog;
 pub use entity::EntityProblem;
 pub use query::{EntityQuery, Filter, project_fields};
 pub use reading::generated_location_ref;
+pub use remote::HttpCatalog;
 pub use rules::Rule;
 
 use crate::reading::{Document, Reader};

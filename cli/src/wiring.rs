@@ -128,6 +128,18 @@ pub fn catalog(settings: &Settings, store: &Store, github: Arc<actions::Github>)
     Ok(Arc::new(Catalog::new(store.clone(), config).with_url_reader(reader)))
 }
 
+/// The catalog this process serves at `/api/catalog`, loaded: none when `discovery.endpoints`
+/// says the catalog runs elsewhere (it fills the shared tables there).
+pub async fn served_catalog(settings: &Settings, store: &Store) -> anyhow::Result<Option<Arc<Catalog>>> {
+    if let Some(url) = &settings.catalog_url {
+        tracing::info!(%url, "the catalog runs elsewhere (discovery.endpoints); not serving /api/catalog");
+        return Ok(None);
+    }
+    let catalog = catalog(settings, store, github(settings))?;
+    load_catalog(&catalog).await?;
+    Ok(Some(catalog))
+}
+
 /// Reads every configured location into the catalog tables.
 pub async fn load_catalog(catalog: &Catalog) -> anyhow::Result<()> {
     let cwd = std::env::current_dir()?;
@@ -142,9 +154,11 @@ pub async fn load_catalog(catalog: &Catalog) -> anyhow::Result<()> {
 /// The built-in actions, reading files from the configured hosts and the catalog (none for a
 /// dry-run without a server).
 pub fn registry(settings: &Settings, catalog: Option<Arc<Catalog>>) -> Arc<Registry> {
-    let catalog: Arc<dyn actions::CatalogApi> = match catalog {
-        Some(catalog) => Arc::new(catalog::StoreCatalog::with_catalog(catalog)),
-        None => Arc::new(actions::EmptyCatalog),
+    let catalog: Arc<dyn actions::CatalogApi> = match (&settings.catalog_url, catalog) {
+        // `discovery.endpoints` puts the catalog elsewhere: actions reach it over HTTP.
+        (Some(url), _) => Arc::new(catalog::HttpCatalog::new(url)),
+        (None, Some(catalog)) => Arc::new(catalog::StoreCatalog::with_catalog(catalog)),
+        (None, None) => Arc::new(actions::EmptyCatalog),
     };
     let config =
         RegistryConfig { fetch: fetch_config(settings), catalog, github: github(settings), git: settings.git.clone() };
@@ -219,8 +233,10 @@ impl Background {
     }
 
     /// Also reads every catalog location again every `catalog.processingInterval`.
-    pub fn with_catalog_refresh(mut self, catalog: &Arc<Catalog>) -> Background {
-        self.tasks.push(tokio::spawn(catalog.clone().run_refresh(self.token.clone())));
+    pub fn with_catalog_refresh(mut self, catalog: Option<&Arc<Catalog>>) -> Background {
+        if let Some(catalog) = catalog {
+            self.tasks.push(tokio::spawn(catalog.clone().run_refresh(self.token.clone())));
+        }
         self
     }
 

@@ -4,7 +4,7 @@
 //!
 //! Layout: `client` (REST over octocrab, rate limits, error wording), `git` (a commit of a
 //! directory, pushed with git2), `repo` (creating, configuring and protecting repositories,
-//! safely across retries), this file (configuration and credentials).
+//! safely across retries), `tree` (a directory of a repository, from its tarball), this file (configuration and credentials).
 //!
 //! Invariant: a token never appears in an event, a log line, an error or a saved row; it lives in
 //! the octocrab client and in git2's credential callback only.
@@ -13,6 +13,7 @@ pub(crate) mod client;
 pub(crate) mod git;
 pub mod repo;
 pub(crate) mod schemas;
+mod tree;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -241,8 +242,8 @@ impl Github {
 
     /// A client for reading `location`: with a token when one is available, anonymous otherwise
     /// (public repositories).
-    async fn reader(&self, location: &GithubUrl) -> Result<GithubClient, StepError> {
-        match self.credentials(&location.host, &location.owner, &location.repo, None).await {
+    async fn reader(&self, location: &GithubUrl, token: Option<&str>) -> Result<GithubClient, StepError> {
+        match self.credentials(&location.host, &location.owner, &location.repo, token).await {
             Ok(credentials) => self.client(&credentials),
             Err(error) if error.message.starts_with("No token available") => {
                 let integration = self.integration(&location.host).expect("parse_url checked the host");
@@ -252,10 +253,10 @@ impl Github {
         }
     }
 
-    /// One file's contents, at most `limit` bytes.
-    pub async fn read_file(&self, location: &GithubUrl, limit: u64) -> Result<Vec<u8>, StepError> {
+    /// One file's contents, at most `limit` bytes; `token` (a user's) wins over the integration's.
+    pub async fn read_file(&self, location: &GithubUrl, limit: u64, token: Option<&str>) -> Result<Vec<u8>, StepError> {
         use base64::Engine;
-        let client = self.reader(location).await?;
+        let client = self.reader(location, token).await?;
         let what =
             format!("Reading {} from {}/{}@{}", location.path, location.owner, location.repo, location.reference);
         let reply = client

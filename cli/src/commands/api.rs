@@ -10,18 +10,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     wiring::check_auth_exposure(&settings)?;
     let store = wiring::open_store(&settings).await?;
     let metrics = wiring::metrics();
-    let catalog = wiring::catalog(&settings, &store, wiring::github(&settings))?;
-    wiring::load_catalog(&catalog).await?;
-    let runner = wiring::runner(&settings, Some(catalog.clone()));
+    let catalog = wiring::served_catalog(&settings, &store).await?;
+    let runner = wiring::runner(&settings, catalog.clone());
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
     // Events written by workers elsewhere reach waiting readers here through LISTEN.
-    let background = Background::start(&store, &settings, false).with_catalog_refresh(&catalog);
+    let background = Background::start(&store, &settings, false).with_catalog_refresh(catalog.as_ref());
     let app = api::app(api::AppParts {
         store: store.clone(),
         runner,
         working_directory: settings.working_directory.clone(),
-        catalog: Some(catalog.clone()),
+        catalog: catalog.clone(),
         auth: settings.auth.clone(),
         config: settings.api.clone(),
         worker_health: None,

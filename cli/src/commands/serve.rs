@@ -11,12 +11,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     wiring::check_auth_exposure(&settings)?;
     let store = wiring::open_store(&settings).await?;
     let metrics = wiring::metrics();
-    let catalog = wiring::catalog(&settings, &store, wiring::github(&settings))?;
-    wiring::load_catalog(&catalog).await?;
-    let runner = wiring::runner(&settings, Some(catalog.clone()));
+    let catalog = wiring::served_catalog(&settings, &store).await?;
+    let runner = wiring::runner(&settings, catalog.clone());
     let shutdown = CancellationToken::new();
     wiring::on_signal(shutdown.clone());
-    let background = Background::start(&store, &settings, true).with_catalog_refresh(&catalog);
+    let background = Background::start(&store, &settings, true).with_catalog_refresh(catalog.as_ref());
 
     // `scaffolder.concurrentTasksLimit: 0` makes this process claim nothing, as in Backstage.
     let worker = match settings.concurrency {
@@ -27,7 +26,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         store: store.clone(),
         runner: runner.clone(),
         working_directory: settings.working_directory.clone(),
-        catalog: Some(catalog.clone()),
+        catalog: catalog.clone(),
         auth: settings.auth.clone(),
         config: settings.api.clone(),
         worker_health: worker.as_ref().map(Worker::health),

@@ -49,6 +49,9 @@ pub struct Settings {
     pub github: Vec<actions::GithubIntegration>,
     /// `scaffolder.defaultAuthor` and `scaffolder.defaultCommitMessage`.
     pub git: actions::GitDefaults,
+    /// Where the catalog plugin runs when it is not this process (`discovery.endpoints` naming
+    /// `catalog`): its base URL, e.g. `http://catalog:7007/api/catalog`.
+    pub catalog_url: Option<String>,
 }
 
 impl Settings {
@@ -120,6 +123,7 @@ impl Settings {
                 author_email: r.string("scaffolder.defaultAuthor.email")?,
                 commit_message: r.string("scaffolder.defaultCommitMessage")?,
             },
+            catalog_url: discovered(&r, "catalog")?,
         })
     }
 
@@ -439,6 +443,45 @@ fn rules(value: &Value, key: &str) -> Result<Vec<Rule>, ConfigError> {
         .collect()
 }
 
+/// Backstage's `discovery.endpoints`: `[{target, plugins}]`, `target` a URL (or `{internal,
+/// external}`, of which a backend uses `internal`) where `{{pluginId}}` stands for the plugin.
+fn discovered(r: &Reader<'_>, plugin: &str) -> Result<Option<String>, ConfigError> {
+    let Some(endpoints) = r.array("discovery.endpoints")? else { return Ok(None) };
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let reader = Reader::item(endpoint);
+        let key = |field: &str| format!("discovery.endpoints[{i}].{field}");
+        let plugins = reader
+            .array("plugins")
+            .map_err(|_| ConfigError::Invalid {
+                key: key("plugins"),
+                message: "must be a list of plugin ids".to_owned(),
+            })?
+            .ok_or_else(|| ConfigError::Invalid { key: key("plugins"), message: "is required".to_owned() })?;
+        if !plugins.iter().any(|p| p.as_str() == Some(plugin)) {
+            continue;
+        }
+        let target = match reader.get("target") {
+            Some(Value::String(target)) => target.clone(),
+            Some(Value::Object(_)) => reader.string("target.internal")?.ok_or_else(|| ConfigError::Invalid {
+                key: key("target.internal"),
+                message: "is required when target is an object".to_owned(),
+            })?,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: key("target"),
+                    message: "must be a URL, or an object with internal and external URLs".to_owned(),
+                });
+            }
+        };
+        let url = target.replace("{{pluginId}}", plugin).replace("{{ pluginId }}", plugin);
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid { key: key("target"), message: format!("'{url}' is not an http(s) URL") });
+        }
+        return Ok(Some(url.trim_end_matches('/').to_owned()));
+    }
+    Ok(None)
+}
+
 fn catalog(r: &Reader<'_>) -> Result<CatalogConfig, ConfigError> {
     let rules_config = r.get("catalog.rules").map(|v| rules(v, "catalog.rules")).transpose()?;
     let mut locations = Vec::new();
@@ -497,6 +540,35 @@ mod tests {
         assert_eq!(s.api.max_queue_depth, 10_000);
         // A configuration file of one's own requires tokens unless it says otherwise.
         assert!(!settings(json!({})).unwrap().auth.disable_default_policy);
+    }
+
+    #[test]
+    fn discovery_endpoints_place_the_catalog() {
+        assert_eq!(settings(json!({})).unwrap().catalog_url, None);
+        let s = settings(json!({"discovery": {"endpoints": [
+            {"target": "http://docs:7007/api/{{pluginId}}", "plugins": ["techdocs"]},
+            {"target": {"internal": "http://catalog.internal:7007/api/{{ pluginId }}/", "external": "https://x"}, "plugins": ["catalog", "search"]},
+        ]}}))
+        .unwrap();
+        assert_eq!(s.catalog_url.as_deref(), Some("http://catalog.internal:7007/api/catalog"));
+        for (tree, key) in [
+            (json!({"discovery": {"endpoints": [{"target": "http://x"}]}}), "discovery.endpoints[0].plugins"),
+            (
+                json!({"discovery": {"endpoints": [{"target": 7, "plugins": ["catalog"]}]}}),
+                "discovery.endpoints[0].target",
+            ),
+            (
+                json!({"discovery": {"endpoints": [{"target": "ftp://x", "plugins": ["catalog"]}]}}),
+                "discovery.endpoints[0].target",
+            ),
+            (
+                json!({"discovery": {"endpoints": [{"target": {"external": "http://x"}, "plugins": ["catalog"]}]}}),
+                "discovery.endpoints[0].target.internal",
+            ),
+        ] {
+            let error = settings(tree).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
     }
 
     #[test]

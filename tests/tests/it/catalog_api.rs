@@ -612,3 +612,55 @@ async fn the_catalog_needs_credentials_like_the_scaffolder() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.as_array().unwrap().len(), 4);
 }
+
+/// Workers whose catalog runs elsewhere (`discovery.endpoints`) register over real HTTP with the
+/// user's token, and see the catalog's own errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_register_reaches_a_remote_catalog_over_http() {
+    use actions::CatalogApi;
+    let auth = AuthConfig {
+        disable_default_policy: false,
+        static_tokens: vec![StaticToken {
+            token: "user-token-456".to_owned(),
+            subject: "user:default/alice".to_owned(),
+        }],
+    };
+    let rig = Rig::with_auth(sqlite_memory().await, auth).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = rig.app.clone();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let remote = catalog::HttpCatalog::new(&format!("http://{address}/api/catalog/"));
+    let target = format!("https://{HOST}/acme/svc/blob/main/catalog-info.yaml");
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/svc/contents/catalog-info.yaml"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(contents(GOOD)))
+        .mount(&rig.github)
+        .await;
+
+    let error = remote.add_location(&target, false, None).await.unwrap_err();
+    assert_eq!(error.name, "AuthenticationError", "{}", error.message);
+    let token = Some("user-token-456");
+    let dry = remote.add_location(&target, true, token).await.unwrap();
+    assert_eq!(dry.len(), 2, "{dry:?}");
+    let registered = remote.add_location(&target, false, token).await.unwrap();
+    assert_eq!(registered.iter().filter(|e| e["kind"] == "Component").count(), 1);
+    let again = remote.add_location(&target, false, token).await.unwrap_err();
+    assert_eq!(again.name, "ConflictError");
+    assert!(again.message.contains("already exists"), "{}", again.message);
+
+    let reference = templates::EntityRef::parse("component:default/capture-good", None, None).unwrap();
+    let entity = remote.entity(&reference, token).await.unwrap().unwrap();
+    assert_eq!(entity["metadata"]["name"], "capture-good");
+    let missing = templates::EntityRef::parse("component:default/nobody", None, None).unwrap();
+    assert_eq!(remote.entity(&missing, token).await.unwrap(), None);
+    assert!(remote.entity(&reference, None).await.unwrap_err().contains("401"));
+
+    let unreachable = catalog::HttpCatalog::new("http://127.0.0.1:9/api/catalog");
+    let error = unreachable.add_location(&target, false, token).await.unwrap_err();
+    assert!(
+        error.message.starts_with("cannot reach the catalog at http://127.0.0.1:9/api/catalog"),
+        "{}",
+        error.message
+    );
+}

@@ -79,6 +79,11 @@ impl Rig {
     }
 
     fn spec(&self, steps: Value) -> TaskSpec {
+        self.spec_at(steps, &format!("file://{}/template.yaml", self.skeleton.path().display()))
+    }
+
+    /// A spec of a template registered from `base_url`.
+    fn spec_at(&self, steps: Value, base_url: &str) -> TaskSpec {
         TaskSpec::from_value(json!({
             "apiVersion": "scaffolder.backstage.io/v1beta3",
             "steps": steps,
@@ -87,7 +92,7 @@ impl Rig {
             "user": {},
             "templateInfo": {
                 "entityRef": "template:default/service",
-                "baseUrl": format!("file://{}/template.yaml", self.skeleton.path().display()),
+                "baseUrl": base_url,
             },
         }))
         .unwrap()
@@ -95,6 +100,17 @@ impl Rig {
 
     async fn run(&self, spec: &TaskSpec, secrets: &Secrets, state: TaskState) -> (RunOutcome, MemorySink) {
         let workspace = Workspace::create(&self.work, "task-1").unwrap();
+        self.run_in(&workspace, spec, secrets, state).await
+    }
+
+    /// Runs in a workspace the caller keeps (and can look into afterwards).
+    async fn run_in(
+        &self,
+        workspace: &Workspace,
+        spec: &TaskSpec,
+        secrets: &Secrets,
+        state: TaskState,
+    ) -> (RunOutcome, MemorySink) {
         let sink = MemorySink::new();
         let stop = StopSignal::new();
         let outcome = self
@@ -104,7 +120,7 @@ impl Rig {
                 spec,
                 secrets,
                 state,
-                workspace: &workspace,
+                workspace,
                 is_dry_run: false,
                 sink: &sink,
                 stop: &stop,
@@ -643,4 +659,96 @@ async fn an_existing_pull_request_is_refused_updated_or_adopted() {
     let (outcome, sink) = rig.run(&rig.spec(steps(false)), &Secrets::new(), state).await;
     assert!(matches!(outcome, RunOutcome::Completed { .. }), "{outcome:?}");
     assert_eq!(sink.last_state().unwrap().steps["pr"].output["remoteUrl"], "https://github.test/acme/app/pull/9");
+}
+
+/// A repository archive as GitHub's tarball endpoint serves it: one top directory
+/// `<owner>-<repo>-<sha>/` holding the tree.
+fn tarball(entries: &[(&str, &[u8], u32)], links: &[(&str, &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for (name, contents, mode) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(*mode);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, format!("acme-templates-0a1b2c3/{name}"), *contents).unwrap();
+    }
+    for (name, target) in links {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        builder.append_link(&mut header, format!("acme-templates-0a1b2c3/{name}"), target).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skeletons_are_read_from_github_repositories() {
+    use base64::Engine;
+    let rig = Rig::new().await;
+    let archive = tarball(
+        &[
+            ("template.yaml", b"kind: Template\n", 0o644),
+            ("skeleton/README.md", b"# ${{ values.name }}\n", 0o644),
+            ("skeleton/bin/run.sh", b"#!/bin/sh\necho ${{ values.name }}\n", 0o755),
+            ("other/secret.txt", b"not part of the skeleton", 0o644),
+        ],
+        &[("skeleton/inside", "README.md"), ("skeleton/outside", "../../../../etc/passwd")],
+    );
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/templates/tarball/main"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_bytes(archive).insert_header("content-type", "application/x-gzip"),
+        )
+        .mount(&rig.api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/templates/contents/files/notes.txt"))
+        .and(query_param("ref", "main"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "file", "encoding": "base64", "size": 6, "name": "notes.txt", "path": "files/notes.txt",
+            "content": base64::engine::general_purpose::STANDARD.encode("notes\n"),
+        })))
+        .mount(&rig.api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/templates/contents/files/missing.txt"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&rig.api)
+        .await;
+    let base = format!("https://{HOST}/acme/templates/blob/main/template.yaml");
+    let spec = rig.spec_at(json!([
+        {"id": "fetch", "name": "Fetch", "action": "fetch:template", "input": {"url": "./skeleton", "values": {"name": "app"}}},
+        {"id": "plain", "name": "Plain", "action": "fetch:plain", "input": {"url": format!("https://{HOST}/acme/templates/tree/main/skeleton"), "targetPath": "raw"}},
+        {"id": "file", "name": "File", "action": "fetch:plain:file", "input": {"url": "./files/notes.txt", "targetPath": "notes.txt"}},
+    ]), &base);
+    let kept = Workspace::create(&rig.work, "task-1").unwrap();
+    let (outcome, sink) = rig.run_in(&kept, &spec, &Secrets::new(), TaskState::default()).await;
+    assert!(matches!(outcome, RunOutcome::Completed { .. }), "{outcome:?}\n{:#?}", sink.events());
+    let workspace = kept.root().to_path_buf();
+    assert_eq!(std::fs::read_to_string(workspace.join("README.md")).unwrap(), "# app\n");
+    assert_eq!(std::fs::read_to_string(workspace.join("bin/run.sh")).unwrap(), "#!/bin/sh\necho app\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(workspace.join("bin/run.sh")).unwrap().permissions().mode() & 0o111, 0o111);
+    assert_eq!(std::fs::read_to_string(workspace.join("raw/README.md")).unwrap(), "# ${{ values.name }}\n");
+    assert_eq!(std::fs::read_link(workspace.join("raw/inside")).unwrap(), std::path::Path::new("README.md"));
+    assert!(std::fs::symlink_metadata(workspace.join("raw/outside")).is_err(), "a link out of the skeleton is skipped");
+    assert!(!workspace.join("other").exists() && !workspace.join("raw/other").exists());
+    assert!(!workspace.join("template.yaml").exists());
+    assert_eq!(std::fs::read_to_string(workspace.join("notes.txt")).unwrap(), "notes\n");
+    let log = format!("{:?}", sink.events());
+    assert!(log.contains("Skipping the symbolic link outside"), "{log}");
+    assert!(!log.contains(TOKEN));
+    drop(kept);
+
+    // A directory or file that is not in the repository is a specific error.
+    for (action, url) in [("fetch:plain", "./nope"), ("fetch:plain:file", "./files/missing.txt")] {
+        let spec = rig.spec_at(
+            json!([{"id": "f", "name": "F", "action": action, "input": {"url": url, "targetPath": "x"}}]),
+            &base,
+        );
+        let (outcome, _) = rig.run(&spec, &Secrets::new(), TaskState::default()).await;
+        let RunOutcome::Failed { error } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(error.name, "NotFoundError", "{action}: {}", error.message);
+    }
 }
