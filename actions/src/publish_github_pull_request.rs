@@ -172,8 +172,7 @@ impl Action for PublishGithubPullRequest {
             }
         })?;
         let credentials =
-            self.github.credentials(&target.host, &target.owner, &target.repo, input.token.as_deref()).await?;
-        let client = self.github.client(&credentials)?;
+            self.github.credentials(&target.host, &target.owner, &target.repo, input.token.as_deref()).await;
         let root = source_directory(ctx, input.source_path.as_deref())?;
         let collected = tokio::task::spawn_blocking(move || collect_files(&root))
             .await
@@ -192,6 +191,11 @@ impl Action for PublishGithubPullRequest {
             .collect::<Result<_, _>>()?;
 
         if ctx.is_dry_run {
+            // Backstage fails a dry-run without credentials; a template author in CI has none to
+            // give, and a dry-run makes no request, so this only warns.
+            if let Err(error) = &credentials {
+                ctx.warn(&format!("{}; a real run needs one", error.message));
+            }
             ctx.info("Performing dry run of creating pull request");
             ctx.output("targetBranchName", json!(input.branch_name));
             ctx.output("remoteUrl", json!(input.repo_url));
@@ -200,6 +204,7 @@ impl Action for PublishGithubPullRequest {
             return Ok(());
         }
 
+        let client = self.github.client(&credentials?)?;
         let opened = self.open(ctx, &client, &target, &input, &files, &deletions).await.map_err(|error| {
             StepError::new(&error.name, format!("Pull request creation failed; caused by {}", error.stack()))
         })?;

@@ -122,3 +122,39 @@ async fn the_embedded_default_refuses_to_listen_publicly_without_authentication(
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("refusing to listen on 0.0.0.0 without authentication"), "{stderr}");
 }
+
+/// The samples with their example values, as the README tells a template author to run them.
+#[tokio::test]
+async fn the_samples_dry_run_from_the_command_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for (sample, expected) in [
+        ("docs-site", vec!["mkdocs.yml", "catalog-info.yaml", "docs/index.md"]),
+        ("typescript-service", vec!["service/package.json", "service/catalog-info.yaml", "service/Dockerfile"]),
+    ] {
+        let directory = root.join("examples/templates").join(sample);
+        let values = directory.join("values.example.yaml");
+        let output = out.path().join(sample);
+        let (status, stdout, stderr) = run_to_end(
+            &[
+                "dry-run",
+                directory.to_str().unwrap(),
+                "--values",
+                values.to_str().unwrap(),
+                "--output",
+                output.to_str().unwrap(),
+                "--json",
+            ],
+            out.path(),
+            &[],
+        )
+        .await;
+        assert!(status.success(), "{sample}: {status}\n{stderr}");
+        let response: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{sample}: {e}\n{stdout}"));
+        assert!(response["steps"].as_array().is_some_and(|s| !s.is_empty()), "{sample}: {response}");
+        for file in expected {
+            assert!(output.join(file).is_file(), "{sample}: {file} missing; stderr:\n{stderr}");
+        }
+    }
+}

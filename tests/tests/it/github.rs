@@ -20,6 +20,8 @@ const HOST: &str = "github.test";
 
 struct Rig {
     api: MockServer,
+    /// The catalog `catalog:register` registers into (reading GitHub through the same integration).
+    store: store::Store,
     git: GitServer,
     runner: Runner,
     _parent: tempfile::TempDir,
@@ -41,21 +43,31 @@ impl Rig {
     async fn with_github(integration: impl FnOnce(&str) -> GithubIntegration) -> Rig {
         let api = MockServer::start().await;
         let git = GitServer::start(TOKEN).await;
-        let github = Github::new(
+        let github = Arc::new(Github::new(
             vec![integration(&api.uri())],
             RetryPolicy { attempts: 3, max_wait: Duration::from_secs(2), base: Duration::from_millis(20) },
-        );
+        ));
         let mut integrations = templates::Integration::defaults();
         integrations.push(templates::Integration::new(HOST, "github"));
+        let fetch = FetchConfig { integrations: integrations.clone(), allow: Vec::new() };
+        let store = crate::support::db::sqlite_memory().await;
+        let catalog = catalog::Catalog::new(
+            store.clone(),
+            catalog::CatalogConfig {
+                rules: Some(vec![catalog::Rule { allow: vec!["Component".to_owned(), "Location".to_owned()] }]),
+                ..catalog::CatalogConfig::default()
+            },
+        )
+        .with_url_reader(Arc::new(actions::UrlReader::new(fetch.clone(), github.clone())));
         let registry = Registry::builtin(&RegistryConfig {
-            fetch: FetchConfig { integrations: integrations.clone(), allow: Vec::new() },
-            github: Arc::new(github),
+            fetch,
+            catalog: Arc::new(catalog::StoreCatalog::with_catalog(Arc::new(catalog))),
+            github,
             git: GitDefaults {
                 author_name: Some("Scaffolder Bot".to_owned()),
                 author_email: Some("bot@acme.test".to_owned()),
                 commit_message: None,
             },
-            ..RegistryConfig::default()
         });
         let runner = Runner::new(
             Arc::new(registry),
@@ -75,7 +87,7 @@ impl Rig {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(skeleton.path().join("skeleton/run.sh"), std::fs::Permissions::from_mode(0o755))
             .unwrap();
-        Rig { api, git, runner, _parent: parent, work, skeleton }
+        Rig { api, store, git, runner, _parent: parent, work, skeleton }
     }
 
     fn spec(&self, steps: Value) -> TaskSpec {
@@ -751,4 +763,41 @@ async fn skeletons_are_read_from_github_repositories() {
         let RunOutcome::Failed { error } = outcome else { panic!("{outcome:?}") };
         assert_eq!(error.name, "NotFoundError", "{action}: {}", error.message);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_repository_is_registered_in_the_catalog() {
+    use base64::Engine;
+    let rig = Rig::new().await;
+    let clone_url = rig.git.create_repository("acme", "app");
+    rig.mount_org_and_repo_creation(&clone_url, 1).await;
+    let catalog_info = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: app\nspec:\n  type: service\n  lifecycle: experimental\n  owner: group:team-a\n";
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/app/contents/catalog-info.yaml"))
+        .and(query_param("ref", "main"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "file", "encoding": "base64", "size": catalog_info.len(), "name": "catalog-info.yaml",
+            "path": "catalog-info.yaml", "content": base64::engine::general_purpose::STANDARD.encode(catalog_info),
+        })))
+        .mount(&rig.api)
+        .await;
+    let mut steps = publish_steps(json!({}));
+    steps.as_array_mut().unwrap().push(json!({
+        "id": "register", "name": "Register", "action": "catalog:register",
+        "input": {"repoContentsUrl": "${{ steps.publish.output.repoContentsUrl }}", "catalogInfoPath": "/catalog-info.yaml"},
+    }));
+    let (outcome, sink) = rig.run(&rig.spec(steps), &Secrets::new(), TaskState::default()).await;
+    let RunOutcome::Completed { .. } = outcome else { panic!("{outcome:?}\n{}", events_text(&sink)) };
+    let state = sink.last_state().unwrap();
+    let output = &state.steps["register"].output;
+    assert_eq!(output["entityRef"], "component:default/app");
+    assert_eq!(output["catalogInfoUrl"], "https://github.test/acme/app/blob/main/catalog-info.yaml");
+    let stored = rig.store.entity_get("component", "default", "app").await.unwrap().expect("registered");
+    let entity: Value = serde_json::from_str(&stored.entity).unwrap();
+    assert_eq!(
+        entity["metadata"]["annotations"]["backstage.io/managed-by-location"],
+        "url:https://github.test/acme/app/blob/main/catalog-info.yaml"
+    );
+    assert_eq!(rig.store.location_list().await.unwrap().len(), 1);
 }
