@@ -30,7 +30,9 @@ pub(crate) async fn beat(store: &Store, leases: &Leases) {
     match store.task_heartbeat(&lease_list).await {
         Ok(replies) => {
             for (reply, (_, handle)) in replies.iter().zip(&held) {
-                if !reply.alive {
+                if !reply.alive && handle.finishing.load(std::sync::atomic::Ordering::SeqCst) {
+                    // This run's own final write got there first.
+                } else if !reply.alive {
                     tracing::warn!(task_id = %reply.lease.task_id, "task was taken away from this worker; stopping it");
                     handle.stop.stop(StopReason::LeaseLost);
                 } else {

@@ -12,6 +12,9 @@ use uuid::Uuid;
 pub(crate) struct Held {
     pub stop: Arc<StopSignal>,
     pub clock: Arc<LeaseClock>,
+    /// Set once the run has ended and its final write is under way: a heartbeat that then finds
+    /// the task no longer `processing` sees this run's own completion, not a lost lease.
+    pub finishing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Default)]
@@ -22,6 +25,13 @@ pub(crate) struct Leases {
 impl Leases {
     pub fn insert(&self, lease: Lease, held: Held) {
         self.held.lock().expect("leases lock").insert(lease, held);
+    }
+
+    /// The run of `lease` has ended; its final write follows.
+    pub fn finishing(&self, lease: &Lease) {
+        if let Some(held) = self.held.lock().expect("leases lock").get(lease) {
+            held.finishing.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     pub fn remove(&self, lease: &Lease) {

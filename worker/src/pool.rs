@@ -232,7 +232,7 @@ async fn run_claimed(shared: Arc<Shared>, task: ClaimedTask) {
     if task.cancel_requested {
         stop.stop(StopReason::Cancelled);
     }
-    shared.leases.insert(lease, Held { stop: stop.clone(), clock });
+    shared.leases.insert(lease, Held { stop: stop.clone(), clock, finishing: Default::default() });
     let timeout = {
         let stop = stop.clone();
         let limit = shared.config.task_timeout;
@@ -244,6 +244,7 @@ async fn run_claimed(shared: Arc<Shared>, task: ClaimedTask) {
 
     let ending = execute(&shared, &task, &stop).await;
     timeout.abort();
+    shared.leases.finishing(&lease);
     match ending {
         Ending::Complete { status, body } => {
             let completion = NewEvent::new(EventType::Completion, &body);
