@@ -20,6 +20,7 @@ mod error;
 mod events;
 mod health;
 mod info;
+mod jwt;
 mod state;
 mod tasks;
 mod wire;
@@ -44,6 +45,7 @@ use worker::WorkerHealth;
 
 pub use auth::{AuthConfig, Principal, StaticToken};
 pub use error::ApiError;
+pub use jwt::{Identity, Resolver, TokenIssuer};
 pub use state::ApiConfig;
 use state::{AppState, Inner};
 
@@ -96,6 +98,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn app(parts: AppParts) -> Router {
     let max_body = parts.config.max_body_bytes;
     let dry_run_slots = parts.config.max_concurrent_dry_runs.max(1);
+    let authenticator = Arc::new(auth::Authenticator::new(parts.auth).with_users(parts.store.clone()));
     let state = AppState(Arc::new(Inner {
         store: parts.store,
         runner: parts.runner,
@@ -106,7 +109,6 @@ pub fn app(parts: AppParts) -> Router {
         worker_health: parts.worker_health,
         metrics: parts.metrics,
     }));
-    let authenticator = Arc::new(auth::Authenticator::new(parts.auth));
     let catalog_routes =
         catalog_routes::routes().route_layer(middleware::from_fn_with_state(authenticator.clone(), auth::authenticate));
     let (scaffolder, document) = scaffolder_routes();

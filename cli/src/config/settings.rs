@@ -273,7 +273,7 @@ fn auth(r: &Reader<'_>, found: bool) -> Result<AuthConfig, ConfigError> {
         // The embedded default (no configuration at all) runs without tokens, on loopback only.
         None => !found,
     };
-    Ok(AuthConfig { disable_default_policy: disable, static_tokens })
+    Ok(AuthConfig { disable_default_policy: disable, static_tokens, issuers: token_issuers(r)? })
 }
 
 fn environment(r: &Reader<'_>) -> Result<actions::Environment, ConfigError> {
@@ -443,6 +443,68 @@ fn rules(value: &Value, key: &str) -> Result<Vec<Rule>, ConfigError> {
         .collect()
 }
 
+/// Who may sign user tokens: the Backstage installation whose `auth` plugin `discovery.endpoints`
+/// names (its own user tokens, `aud: backstage`), and `auth.providers.oidc` / `.cognito` for the
+/// environment `auth.environment` (default `development`).
+fn token_issuers(r: &Reader<'_>) -> Result<Vec<api::TokenIssuer>, ConfigError> {
+    let mut issuers = Vec::new();
+    if let Some(auth) = discovered(r, "auth")? {
+        issuers.push(api::TokenIssuer {
+            provider: "backstage".to_owned(),
+            issuer: Some(auth.clone()),
+            metadata_url: None,
+            jwks_url: Some(format!("{auth}/.well-known/jwks.json")),
+            audience: Some("backstage".to_owned()),
+            identity: api::Identity::EntityRefSubject,
+        });
+    }
+    let environment = r.string("auth.environment")?.unwrap_or_else(|| "development".to_owned());
+    for provider in ["oidc", "cognito"] {
+        let base = format!("auth.providers.{provider}.{environment}");
+        if r.object(&base)?.is_none() {
+            continue;
+        }
+        let key = |field: &str| format!("{base}.{field}");
+        let invalid =
+            |field: &str, message: &str| ConfigError::Invalid { key: key(field), message: message.to_owned() };
+        let (issuer, metadata_url) = match provider {
+            "oidc" => {
+                (None, Some(r.string(&key("metadataUrl"))?.ok_or_else(|| invalid("metadataUrl", "is required"))?))
+            }
+            _ => (Some(r.string(&key("issuer"))?.ok_or_else(|| invalid("issuer", "is required"))?), None),
+        };
+        for url in issuer.iter().chain(metadata_url.iter()) {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                let field = if provider == "oidc" { "metadataUrl" } else { "issuer" };
+                return Err(invalid(field, &format!("'{url}' is not an http(s) URL")));
+            }
+        }
+        let mut resolvers = Vec::new();
+        for (i, item) in r.array(&key("signIn.resolvers"))?.into_iter().flatten().enumerate() {
+            let name = Reader::item(item).string("resolver")?.unwrap_or_default();
+            let resolver = api::Resolver::parse(&name).ok_or_else(|| ConfigError::Invalid {
+                key: format!("{base}.signIn.resolvers[{i}].resolver"),
+                message: format!(
+                    "'{name}' is not one of emailMatchingUserEntityProfileEmail, emailLocalPartMatchingUserEntityName, usernameMatchingUserEntityName"
+                ),
+            })?;
+            resolvers.push(resolver);
+        }
+        if resolvers.is_empty() {
+            resolvers.push(api::Resolver::EmailMatchingUserEntityProfileEmail);
+        }
+        issuers.push(api::TokenIssuer {
+            provider: provider.to_owned(),
+            issuer,
+            metadata_url,
+            jwks_url: None,
+            audience: r.string(&key("clientId"))?,
+            identity: api::Identity::Resolvers(resolvers),
+        });
+    }
+    Ok(issuers)
+}
+
 /// Backstage's `discovery.endpoints`: `[{target, plugins}]`, `target` a URL (or `{internal,
 /// external}`, of which a backend uses `internal`) where `{{pluginId}}` stands for the plugin.
 fn discovered(r: &Reader<'_>, plugin: &str) -> Result<Option<String>, ConfigError> {
@@ -540,6 +602,46 @@ mod tests {
         assert_eq!(s.api.max_queue_depth, 10_000);
         // A configuration file of one's own requires tokens unless it says otherwise.
         assert!(!settings(json!({})).unwrap().auth.disable_default_policy);
+    }
+
+    #[test]
+    fn user_token_issuers_from_discovery_and_providers() {
+        assert!(settings(json!({})).unwrap().auth.issuers.is_empty());
+        let s = settings(json!({
+            "discovery": {"endpoints": [{"target": "http://backstage:7007/api/{{pluginId}}", "plugins": ["auth"]}]},
+            "auth": {"environment": "production", "providers": {
+                "cognito": {"production": {"issuer": "https://cognito-idp.eu-west-1.amazonaws.com/pool", "clientId": "abc",
+                    "signIn": {"resolvers": [{"resolver": "emailLocalPartMatchingUserEntityName"}]}}},
+                "oidc": {"development": {"metadataUrl": "https://ignored"}},
+            }},
+        }))
+        .unwrap();
+        let issuers = &s.auth.issuers;
+        assert_eq!(issuers.len(), 2);
+        assert_eq!(issuers[0].jwks_url.as_deref(), Some("http://backstage:7007/api/auth/.well-known/jwks.json"));
+        assert_eq!(issuers[0].audience.as_deref(), Some("backstage"));
+        assert_eq!(issuers[1].issuer.as_deref(), Some("https://cognito-idp.eu-west-1.amazonaws.com/pool"));
+        assert_eq!(
+            issuers[1].identity,
+            api::Identity::Resolvers(vec![api::Resolver::EmailLocalPartMatchingUserEntityName])
+        );
+        for (tree, key) in [
+            (
+                json!({"auth": {"providers": {"oidc": {"development": {}}}}}),
+                "auth.providers.oidc.development.metadataUrl",
+            ),
+            (
+                json!({"auth": {"providers": {"cognito": {"development": {"issuer": "cognito"}}}}}),
+                "auth.providers.cognito.development.issuer",
+            ),
+            (
+                json!({"auth": {"providers": {"oidc": {"development": {"metadataUrl": "https://x", "signIn": {"resolvers": [{"resolver": "guest"}]}}}}}}),
+                "auth.providers.oidc.development.signIn.resolvers[0].resolver",
+            ),
+        ] {
+            let error = settings(tree).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
     }
 
     #[test]

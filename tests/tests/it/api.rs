@@ -133,6 +133,7 @@ fn open_auth() -> AuthConfig {
     AuthConfig {
         disable_default_policy: true,
         static_tokens: vec![StaticToken { token: "static-token-123".to_owned(), subject: "ci".to_owned() }],
+        issuers: Vec::new(),
     }
 }
 

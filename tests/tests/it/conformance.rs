@@ -56,7 +56,7 @@ async fn serve(work: &Path) -> String {
         runner: Arc::new(runner),
         working_directory: work.to_path_buf(),
         catalog: None,
-        auth: AuthConfig { disable_default_policy: true, static_tokens: Vec::new() },
+        auth: AuthConfig { disable_default_policy: true, static_tokens: Vec::new(), issuers: Vec::new() },
         config: ApiConfig::default(),
         worker_health: None,
         metrics: None,

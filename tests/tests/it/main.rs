@@ -6,11 +6,13 @@
 //! - `processes`: real `scaffolder` processes: API + workers, kill -9, SIGTERM, cancels across
 //!   processes, a PostgreSQL restart, 500 tasks.
 //! - `cli`: start-up behaviour and configuration errors of the binary.
+//! - `auth`: user tokens (Backstage's and OIDC) against JWKS served over real HTTP.
 //! - `catalog_api`: `/api/catalog` against the catalog captures, on both databases.
 //! - `github`: the GitHub actions against wiremock's GitHub and a real git server.
 //! - `conformance`: the dry-run corpus recorded from the real Backstage, through the API and the CLI.
 
 mod api;
+mod auth;
 mod catalog_api;
 mod cli;
 mod conformance;

@@ -1,0 +1,309 @@
+//! User tokens over real HTTP: a Backstage installation's ES256 tokens and an OIDC provider's
+//! RS256 tokens, signed here with keys generated here, checked against JWKS and a discovery
+//! document served by a real HTTP server; sign-in resolvers against the catalog's Users.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actions::{Registry, RegistryConfig, Runner, RunnerConfig};
+use api::{ApiConfig, AppParts, AuthConfig, Identity, Resolver, TokenIssuer};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use base64::Engine;
+use catalog::{Catalog, CatalogConfig, LocationConfig, Rule};
+use http_body_util::BodyExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::support::db::sqlite_memory;
+
+const CATALOG: &str = r#"
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: alice}
+spec: {profile: {email: alice@example.com}, memberOf: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: bob}
+spec: {profile: {email: robert@example.com}, memberOf: []}
+---
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: hello}
+spec:
+  type: service
+  steps: [{id: log, name: Log, action: debug:log, input: {message: hi}}]
+"#;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An ES256 key generated for this run, with its JWK.
+fn ec_key(kid: &str) -> (EncodingKey, Value) {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use p256::pkcs8::EncodePrivateKey;
+    let secret = p256::SecretKey::random(&mut rand_core::OsRng);
+    let point = secret.public_key().to_encoded_point(false);
+    let der = secret.to_pkcs8_der().unwrap();
+    let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+        "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())});
+    (EncodingKey::from_ec_der(der.as_bytes()), jwk)
+}
+
+/// An RS256 key (generated for this run), with its JWK.
+fn rsa_key(kid: &str) -> (EncodingKey, Value) {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+    let der = key.to_pkcs1_der().unwrap();
+    let jwk = json!({"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+        "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be())});
+    (EncodingKey::from_rsa_der(der.as_bytes()), jwk)
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn sign(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &Value) -> String {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+struct Idp {
+    base: String,
+    oidc_keys: Arc<Mutex<Vec<Value>>>,
+    fetches: Arc<Mutex<usize>>,
+}
+
+/// The Backstage auth backend's JWKS and an OIDC provider (discovery + JWKS), over real HTTP.
+async fn idp(backstage_jwk: Value, oidc_jwk: Value) -> Idp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let oidc_keys = Arc::new(Mutex::new(vec![oidc_jwk]));
+    let fetches = Arc::new(Mutex::new(0));
+    let discovery = json!({"issuer": format!("{base}/oidc"), "jwks_uri": format!("{base}/oidc/jwks")});
+    let app = Router::new()
+        .route(
+            "/api/auth/.well-known/jwks.json",
+            get(move || async move { axum::Json(json!({"keys": [backstage_jwk]})) }),
+        )
+        .route("/oidc/.well-known/openid-configuration", get(move || async move { axum::Json(discovery) }))
+        .route(
+            "/oidc/jwks",
+            get({
+                let keys = oidc_keys.clone();
+                let fetches = fetches.clone();
+                move || async move {
+                    *fetches.lock().unwrap() += 1;
+                    axum::Json(json!({"keys": keys.lock().unwrap().clone()}))
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Idp { base, oidc_keys, fetches }
+}
+
+async fn app(idp: &Idp) -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("catalog.yaml"), CATALOG).unwrap();
+    let store = sqlite_memory().await;
+    let catalog = Catalog::new(
+        store.clone(),
+        CatalogConfig {
+            rules: Some(vec![Rule { allow: vec!["User".to_owned(), "Template".to_owned()] }]),
+            locations: vec![LocationConfig {
+                kind: "file".to_owned(),
+                target: dir.path().join("catalog.yaml").display().to_string(),
+                rules: None,
+            }],
+            ..CatalogConfig::default()
+        },
+    );
+    catalog.load_configured(dir.path()).await.unwrap();
+    let auth = AuthConfig {
+        disable_default_policy: false,
+        static_tokens: Vec::new(),
+        issuers: vec![
+            TokenIssuer {
+                provider: "backstage".to_owned(),
+                issuer: Some(format!("{}/api/auth", idp.base)),
+                metadata_url: None,
+                jwks_url: Some(format!("{}/api/auth/.well-known/jwks.json", idp.base)),
+                audience: Some("backstage".to_owned()),
+                identity: Identity::EntityRefSubject,
+            },
+            TokenIssuer {
+                provider: "oidc".to_owned(),
+                issuer: None,
+                metadata_url: Some(format!("{}/oidc/.well-known/openid-configuration", idp.base)),
+                jwks_url: None,
+                audience: Some("client-123".to_owned()),
+                identity: Identity::Resolvers(vec![
+                    Resolver::EmailMatchingUserEntityProfileEmail,
+                    Resolver::UsernameMatchingUserEntityName,
+                ]),
+            },
+        ],
+    };
+    let app = api::app(AppParts {
+        store: store.clone(),
+        runner: Arc::new(Runner::new(
+            Arc::new(Registry::builtin(&RegistryConfig {
+                catalog: Arc::new(catalog::StoreCatalog::new(store.clone())),
+                ..RegistryConfig::default()
+            })),
+            RunnerConfig::default(),
+        )),
+        working_directory: dir.path().join("work"),
+        catalog: Some(Arc::new(catalog)),
+        auth,
+        config: ApiConfig::default(),
+        worker_health: None,
+        metrics: None,
+    });
+    (app, dir)
+}
+
+async fn call(app: &Router, method: &str, uri: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn refused(app: &Router, token: &str, reason: &str) {
+    let (status, body) = call(app, "GET", "/api/scaffolder/v2/tasks", token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{reason}: {body}");
+    assert_eq!(body["error"]["name"], "AuthenticationError", "{reason}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(reason), "expected '{reason}' in: {message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_tokens_are_verified_against_their_issuers_keys() {
+    let (backstage_key, backstage_jwk) = ec_key("bs-1");
+    let (oidc_key, oidc_jwk) = rsa_key("oidc-1");
+    let idp = idp(backstage_jwk, oidc_jwk).await;
+    let (app, _dir) = app(&idp).await;
+    let backstage_iss = format!("{}/api/auth", idp.base);
+    let oidc_iss = format!("{}/oidc", idp.base);
+    let backstage = |claims: Value| sign(Algorithm::ES256, "bs-1", &backstage_key, &claims);
+    let oidc = |claims: Value| sign(Algorithm::RS256, "oidc-1", &oidc_key, &claims);
+
+    // A Backstage user token: `sub` is the user; tasks it creates are owned by them.
+    let token = backstage(
+        json!({"iss": backstage_iss, "sub": "user:default/alice", "aud": "backstage", "iat": now(), "exp": now() + 600}),
+    );
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/scaffolder/v2/tasks",
+        &token,
+        Some(json!({"templateRef": "template:default/hello", "values": {}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, task) =
+        call(&app, "GET", &format!("/api/scaffolder/v2/tasks/{}", body["id"].as_str().unwrap()), &token, None).await;
+    assert_eq!(task["createdBy"], "user:default/alice");
+    let (status, listed) =
+        call(&app, "GET", "/api/scaffolder/v2/tasks?createdBy=user:default/alice", &token, None).await;
+    assert_eq!((status, &listed["totalTasks"]), (StatusCode::OK, &json!(1)));
+
+    // An OIDC token: the resolvers find the catalog User by e-mail, then by username.
+    let base = |extra: Value| {
+        let mut claims =
+            json!({"iss": oidc_iss, "sub": "abc-123", "aud": "client-123", "iat": now(), "exp": now() + 600});
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    };
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/scaffolder/v2/tasks",
+        &oidc(base(json!({"email": "robert@example.com"}))),
+        Some(json!({"templateRef": "template:default/hello", "values": {}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, task) =
+        call(&app, "GET", &format!("/api/scaffolder/v2/tasks/{}", body["id"].as_str().unwrap()), &token, None).await;
+    assert_eq!(task["createdBy"], "user:default/bob");
+    // Cognito access tokens carry `client_id` and `username` instead of `aud` and `email`.
+    let mut cognito = base(json!({"client_id": "client-123", "username": "alice"}));
+    cognito.as_object_mut().unwrap().remove("aud");
+    let (status, _) = call(&app, "GET", "/api/scaffolder/v2/tasks", &oidc(cognito), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Everything else is a 401 that says why.
+    refused(&app, &oidc(base(json!({"email": "mallory@example.com"}))), "unable to resolve user identity").await;
+    refused(&app, &oidc(base(json!({"email": "alice@example.com", "exp": now() - 120}))), "expired").await;
+    refused(&app, &oidc(base(json!({"email": "alice@example.com", "nbf": now() + 600}))), "not valid yet").await;
+    refused(&app, &oidc(base(json!({"email": "alice@example.com", "aud": "someone-else"}))), "audience").await;
+    refused(&app, &oidc(base(json!({"email": "alice@example.com", "iss": "https://evil.example"}))), "not trusted")
+        .await;
+    refused(
+        &app,
+        &backstage(json!({"iss": backstage_iss, "sub": "user:default/alice", "aud": "backstage"})),
+        "MissingRequiredClaim",
+    )
+    .await;
+    let good = oidc(base(json!({"email": "alice@example.com"})));
+    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    parts[1] = b64(&serde_json::to_vec(&base(json!({"email": "alice@example.com", "sub": "admin"}))).unwrap());
+    refused(&app, &parts.join("."), "signature").await;
+    let hmac = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &base(json!({"email": "alice@example.com"})),
+        &EncodingKey::from_secret(b"guessable"),
+    )
+    .unwrap();
+    refused(&app, &hmac, "not accepted").await;
+    let (other_key, _) = rsa_key("oidc-unknown");
+    refused(
+        &app,
+        &sign(Algorithm::RS256, "oidc-unknown", &other_key, &base(json!({"email": "alice@example.com"}))),
+        "unknown key",
+    )
+    .await;
+    refused(
+        &app,
+        &backstage(json!({"iss": backstage_iss, "sub": "group:default/admins", "aud": "backstage", "exp": now() + 60})),
+        "not a user",
+    )
+    .await;
+
+    // The provider rotates its key: a token with the new `kid` makes us fetch the keys again.
+    let fetched = *idp.fetches.lock().unwrap();
+    let (rotated_key, rotated_jwk) = rsa_key("oidc-2");
+    idp.oidc_keys.lock().unwrap().push(rotated_jwk);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let rotated = sign(Algorithm::RS256, "oidc-2", &rotated_key, &base(json!({"email": "alice@example.com"})));
+    let (status, body) = call(&app, "GET", "/api/scaffolder/v2/tasks", &rotated, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(*idp.fetches.lock().unwrap(), fetched + 1);
+    // Unknown keys do not make us fetch on every request.
+    for _ in 0..5 {
+        refused(
+            &app,
+            &sign(Algorithm::RS256, "oidc-unknown", &other_key, &base(json!({"email": "alice@example.com"}))),
+            "unknown key",
+        )
+        .await;
+    }
+    assert!(*idp.fetches.lock().unwrap() <= fetched + 2);
+}
