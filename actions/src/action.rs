@@ -111,7 +111,7 @@ impl std::error::Error for StepError {}
 impl From<PathError> for StepError {
     fn from(error: PathError) -> Self {
         match error {
-            PathError::OutsideWorkspace => StepError::not_allowed(error.to_string()),
+            PathError::OutsideWorkspace(_) => StepError::not_allowed(error.to_string()),
             other => StepError::input(other.to_string()),
         }
     }

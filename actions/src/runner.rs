@@ -846,4 +846,6 @@ pub(crate) fn example_output(schema: &Value) -> Value {
 }
 
 #[cfg(test)]
+mod hostile_inputs;
+#[cfg(test)]
 mod tests;

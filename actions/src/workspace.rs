@@ -15,9 +15,9 @@ const MAX_LINKS: usize = 40;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PathError {
-    /// Backstage's wording (NotAllowedError).
-    #[error("Relative path is not allowed to refer to a directory outside its parent")]
-    OutsideWorkspace,
+    /// Backstage's wording (NotAllowedError), then the path as given.
+    #[error("Relative path is not allowed to refer to a directory outside its parent: {0}")]
+    OutsideWorkspace(String),
     #[error("Too many levels of symbolic links in {0}")]
     LinkLoop(String),
     #[error("Path contains a NUL byte")]
@@ -90,7 +90,7 @@ pub(crate) fn resolve_safe_child_path(base: &Path, path: &str) -> Result<PathBuf
     if real_target == real_base || real_target.starts_with(&real_base) {
         Ok(target)
     } else {
-        Err(PathError::OutsideWorkspace)
+        Err(PathError::OutsideWorkspace(path.to_owned()))
     }
 }
 
@@ -121,7 +121,7 @@ fn real_path(path: &Path, links: usize) -> Result<PathBuf, PathError> {
     if let Ok(metadata) = std::fs::symlink_metadata(path)
         && metadata.file_type().is_symlink()
     {
-        let target = std::fs::read_link(path).map_err(|_| PathError::OutsideWorkspace)?;
+        let target = std::fs::read_link(path).map_err(|_| PathError::OutsideWorkspace(path.display().to_string()))?;
         let target = match path.parent() {
             Some(parent) if target.is_relative() => parent.join(target),
             _ => target,
@@ -160,7 +160,7 @@ mod tests {
     fn escapes_are_refused() {
         let (_parent, ws) = workspace();
         for path in ["..", "../x", "a/../../x", "/etc/passwd", "../task-other", "a/b/../../../x"] {
-            assert_eq!(ws.resolve(path), Err(PathError::OutsideWorkspace), "{path}");
+            assert!(matches!(ws.resolve(path), Err(PathError::OutsideWorkspace(_))), "{path}");
         }
         assert_eq!(ws.resolve("a\0b"), Err(PathError::Nul));
     }
@@ -180,7 +180,7 @@ mod tests {
         std::fs::create_dir(ws.root().join("inner")).unwrap();
         symlink("inner", ws.root().join("fine")).unwrap();
         for path in ["out/secret", "out", "chain2/secret", "dangling", "dangling/new-file", "dangling1"] {
-            assert_eq!(ws.resolve(path), Err(PathError::OutsideWorkspace), "{path}");
+            assert!(matches!(ws.resolve(path), Err(PathError::OutsideWorkspace(_))), "{path}");
         }
         assert!(ws.resolve("fine/new").is_ok());
         assert!(ws.resolve("not-there/deeper/file").is_ok());
