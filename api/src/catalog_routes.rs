@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use store::LocationRow;
 use uuid::Uuid;
 
+use crate::auth::Principal;
 use crate::body::{JsonBody, body_object, query_pairs, required};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -79,7 +80,14 @@ fn number(key: &str, value: &str) -> Result<usize, ApiError> {
     value.parse().map_err(|_| ApiError::input(format!("Invalid {key} '{value}': expected a non-negative whole number")))
 }
 
-async fn list_entities(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Vec<Value>>, ApiError> {
+async fn list_entities(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    if !state.permissions.allowed(&principal, "catalog.entity.read", None).await? {
+        return Ok(Json(empty_list_plain()));
+    }
     let query = entity_query(&query_pairs(raw.as_deref()))?;
     let entities = catalog(&state)?.entities().await?;
     Ok(Json(query.apply(entities).0))
@@ -94,7 +102,14 @@ struct Cursor {
     offset: usize,
 }
 
-async fn query_entities(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn query_entities(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    if !state.permissions.allowed(&principal, "catalog.entity.read", None).await? {
+        return Ok(Json(empty_list_page()));
+    }
     let pairs = query_pairs(raw.as_deref());
     let get = |name: &str| pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect::<Vec<_>>();
     let limit = match get("limit").first() {
@@ -163,9 +178,11 @@ fn full_text(entity: &Value) -> String {
 
 async fn entities_by_refs(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     RawQuery(raw): RawQuery,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
+    state.permissions.require(&principal, "catalog.entity.read", None).await?;
     if let Some((key, _)) = query_pairs(raw.as_deref()).first() {
         return Err(ApiError::input(format!("Unknown query parameter '{key}'")));
     }
@@ -197,7 +214,12 @@ async fn entities_by_refs(
     Ok(Json(json!({"items": items})))
 }
 
-async fn entity_by_uid(State(state): State<AppState>, Path(uid): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn entity_by_uid(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(uid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.permissions.require(&principal, "catalog.entity.read", None).await?;
     catalog(&state)?
         .entity_by_uid(&uid)
         .await?
@@ -206,7 +228,12 @@ async fn entity_by_uid(State(state): State<AppState>, Path(uid): Path<String>) -
 }
 
 /// Always 204, as Backstage: deleting what is not there is not an error.
-async fn delete_entity(State(state): State<AppState>, Path(uid): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_entity(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(uid): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.permissions.require(&principal, "catalog.entity.delete", None).await?;
     if let Ok(uid) = Uuid::parse_str(&uid) {
         catalog(&state)?.delete_entity(uid).await?;
     }
@@ -215,8 +242,10 @@ async fn delete_entity(State(state): State<AppState>, Path(uid): Path<String>) -
 
 async fn entity_by_name(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    state.permissions.require(&principal, "catalog.entity.read", None).await?;
     catalog(&state)?.entity_by_name(&kind, &namespace, &name).await?.map(Json).ok_or_else(|| {
         ApiError::not_found(format!(
             "No entity named '{name}' found, with kind '{}' in namespace '{namespace}'",
@@ -234,12 +263,21 @@ fn location_json(row: &LocationRow) -> Value {
     })
 }
 
-async fn list_locations(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+async fn list_locations(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    state.permissions.require(&principal, "catalog.location.read", None).await?;
     let rows = catalog(&state)?.registered_locations().await?;
     Ok(Json(rows.iter().map(|row| json!({"data": location_json(row)})).collect()))
 }
 
-async fn location_by_id(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn location_by_id(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.permissions.require(&principal, "catalog.location.read", None).await?;
     let missing = || ApiError::not_found(format!("Found no location with ID {id}"));
     let uid = Uuid::parse_str(&id).map_err(|_| missing())?;
     let row = catalog(&state)?.location(uid).await?.ok_or_else(missing)?;
@@ -248,17 +286,21 @@ async fn location_by_id(State(state): State<AppState>, Path(id): Path<String>) -
 
 async fn location_by_entity(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    state.permissions.require(&principal, "catalog.location.read", None).await?;
     let row = catalog(&state)?.location_of(&kind, &namespace, &name).await?;
     Ok(Json(location_json(&row)))
 }
 
 async fn add_location(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     RawQuery(raw): RawQuery,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    state.permissions.require(&principal, "catalog.location.create", None).await?;
     let dry_run = query_pairs(raw.as_deref()).iter().any(|(k, v)| k == "dryRun" && v == "true");
     let body = body_object(&body)?;
     let target =
@@ -285,7 +327,12 @@ async fn add_location(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn delete_location(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_location(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.permissions.require(&principal, "catalog.location.delete", None).await?;
     let uid = Uuid::parse_str(&id).map_err(|_| ApiError::not_found(format!("Found no location with ID {id}")))?;
     let catalog = catalog(&state)?;
     if catalog.location(uid).await?.is_none() {
@@ -296,7 +343,12 @@ async fn delete_location(State(state): State<AppState>, Path(id): Path<String>) 
 }
 
 /// 200 with an empty body, as Backstage answers.
-async fn refresh(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<StatusCode, ApiError> {
+async fn refresh(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    state.permissions.require(&principal, "catalog.entity.refresh", None).await?;
     let body = body_object(&body)?;
     let reference = required(body, "entityRef")?
         .as_str()
@@ -306,4 +358,13 @@ async fn refresh(State(state): State<AppState>, JsonBody(body): JsonBody) -> Res
         tracing::warn!("catalog refresh of {reference}: {problem}");
     }
     Ok(StatusCode::OK)
+}
+
+/// What a caller without `catalog.entity.read` sees: nothing, as if the catalog were empty.
+fn empty_list_plain() -> Vec<Value> {
+    Vec::new()
+}
+
+fn empty_list_page() -> Value {
+    json!({"items": [], "totalItems": 0, "pageInfo": {}})
 }

@@ -29,6 +29,7 @@ pub async fn dry_run(
     Extension(principal): Extension<Principal>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    state.permissions.require(&principal, "scaffolder.template.dry-run", None).await?;
     let body = body_object(&body)?;
     let raw_template = required(body, "template")?;
     if !raw_template.is_object() {

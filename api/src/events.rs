@@ -8,7 +8,7 @@ use std::convert::Infallible;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -17,6 +17,7 @@ use templates::TaskSpec;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::auth::Principal;
 use crate::body::{not_found_task, query_pairs, task_id};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -34,9 +35,10 @@ fn after_param(query: Option<&str>) -> Result<Option<i64>, ApiError> {
 }
 
 /// Reads the task once: it must exist, and its spec says whether clients should expect a resume.
-async fn recoverable(state: &AppState, raw: &str) -> Result<(Uuid, bool), ApiError> {
+async fn recoverable(state: &AppState, principal: &Principal, raw: &str) -> Result<(Uuid, bool), ApiError> {
     let id = task_id(raw)?;
     let row = state.store.task_get(id).await?.ok_or_else(|| not_found_task(raw))?;
+    state.permissions.require_task(principal, row.created_by.as_deref(), "scaffolder.task.read").await?;
     let recoverable = TaskSpec::from_json(&row.spec).map(|spec| spec.is_recoverable()).unwrap_or(false);
     Ok((id, recoverable))
 }
@@ -84,11 +86,12 @@ async fn next_batch(
     responses((status = 200, body = Vec<SerializedTaskEvent>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn events(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(raw): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<SerializedTaskEvent>>, ApiError> {
     let after = after_param(query.as_deref())?;
-    let (id, recoverable) = recoverable(&state, &raw).await?;
+    let (id, recoverable) = recoverable(&state, &principal, &raw).await?;
     let deadline = tokio::time::Instant::now() + state.config.long_poll_timeout;
     let events = next_batch(&state, id, after, deadline).await?;
     Ok(Json(events.into_iter().map(|row| SerializedTaskEvent::from_row(row, recoverable)).collect()))
@@ -102,11 +105,12 @@ pub async fn events(
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn event_stream(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(raw): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut after = after_param(query.as_deref())?;
-    let (id, recoverable) = recoverable(&state, &raw).await?;
+    let (id, recoverable) = recoverable(&state, &principal, &raw).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     tokio::spawn(async move {
         loop {

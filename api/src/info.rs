@@ -2,7 +2,7 @@
 //! extensions.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use serde_json::{Map, Value, json};
 use templates::EntityRef;
 
@@ -23,8 +23,10 @@ pub async fn list_actions(State(state): State<AppState>) -> Json<Vec<Value>> {
     responses((status = 200, body = TemplateParameterSchema), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn parameter_schema(
     State(state): State<AppState>,
+    Extension(principal): Extension<crate::auth::Principal>,
     Path((namespace, kind, name)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    state.permissions.require(&principal, "scaffolder.template.parameter.read", None).await?;
     let reference = EntityRef { kind, namespace, name };
     let found = find_template(&state.store, &reference).await?;
     let template = &found.template;

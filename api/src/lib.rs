@@ -21,6 +21,7 @@ mod events;
 mod health;
 mod info;
 mod jwt;
+mod permissions;
 mod state;
 mod tasks;
 mod wire;
@@ -46,6 +47,7 @@ use worker::WorkerHealth;
 pub use auth::{AuthConfig, Principal, StaticToken};
 pub use error::ApiError;
 pub use jwt::{Identity, Resolver, TokenIssuer};
+pub use permissions::{PermissionConfig, Policy};
 pub use state::ApiConfig;
 use state::{AppState, Inner};
 
@@ -99,7 +101,9 @@ pub fn app(parts: AppParts) -> Router {
     let max_body = parts.config.max_body_bytes;
     let dry_run_slots = parts.config.max_concurrent_dry_runs.max(1);
     let authenticator = Arc::new(auth::Authenticator::new(parts.auth).with_users(parts.store.clone()));
+    let permissions = permissions::Permissions::new(parts.config.permissions.clone(), parts.store.clone());
     let state = AppState(Arc::new(Inner {
+        permissions,
         store: parts.store,
         runner: parts.runner,
         working_directory: parts.working_directory,
@@ -135,6 +139,7 @@ pub fn app(parts: AppParts) -> Router {
 /// Health and metrics only, for worker processes.
 pub fn health_app(store: Store, worker_health: Option<Arc<WorkerHealth>>, metrics: Option<PrometheusHandle>) -> Router {
     let state = AppState(Arc::new(Inner {
+        permissions: permissions::Permissions::new(Default::default(), store.clone()),
         store,
         runner: Arc::new(Runner::new(Arc::new(Registry::from_actions(Vec::new())), RunnerConfig::default())),
         working_directory: std::env::temp_dir(),

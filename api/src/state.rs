@@ -23,6 +23,8 @@ pub struct ApiConfig {
     pub sse_keepalive: Duration,
     /// Dry-runs executing at once in this process (`scaffolder.maxConcurrentDryRuns`).
     pub max_concurrent_dry_runs: usize,
+    /// `permission.*`: the RBAC policy.
+    pub permissions: crate::permissions::PermissionConfig,
 }
 
 impl Default for ApiConfig {
@@ -33,6 +35,7 @@ impl Default for ApiConfig {
             long_poll_timeout: Duration::from_secs(30),
             event_poll_interval: Duration::from_millis(500),
             sse_keepalive: Duration::from_secs(15),
+            permissions: Default::default(),
             max_concurrent_dry_runs: 8,
         }
     }
@@ -44,6 +47,7 @@ pub(crate) struct Inner {
     pub runner: Arc<Runner>,
     /// Where dry-runs put their uploaded files and workspaces (`backend.workingDirectory`).
     pub working_directory: PathBuf,
+    pub permissions: crate::permissions::Permissions,
     /// The catalog module (`/api/catalog`), where this process serves it.
     pub catalog: Option<Arc<::catalog::Catalog>>,
     /// Dry-runs run at most this many at once; more wait their turn.

@@ -45,6 +45,12 @@ pub async fn create_task(
     let reference =
         EntityRef::parse(template_ref, Some("template"), None).map_err(|e| ApiError::input(e.to_string()))?;
     let found = find_template(&state.store, &reference).await?;
+    let permissions = &state.permissions;
+    permissions.require(&principal, "scaffolder.task.create", None).await?;
+    permissions.require(&principal, "scaffolder.template.run", Some(&found.entity_ref)).await?;
+    for action in found.template.steps().iter().map(|step| step.action()) {
+        permissions.require(&principal, "scaffolder.action.execute", Some(action)).await?;
+    }
     let user_ref = principal.user_ref().map(str::to_owned);
     tracing::info!(template = %found.entity_ref, created_by = ?user_ref, "Scaffolding task for {}", found.entity_ref);
 
@@ -130,7 +136,11 @@ fn stored_secrets(secrets: Option<Map<String, Value>>, principal: &Principal) ->
         ("order" = Option<Vec<String>>, Query, description = "`asc:<field>` or `desc:<field>`; fields: created_at, status, created_by"),
         ("limit" = Option<i64>, Query, minimum = 0), ("offset" = Option<i64>, Query, minimum = 0)),
     responses((status = 200, body = TaskList), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)))]
-pub async fn list_tasks(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<TaskList>, ApiError> {
+pub async fn list_tasks(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<TaskList>, ApiError> {
     let pairs = query_pairs(query.as_deref());
     let mut filter = TaskListQuery {
         limit: integer_param(&pairs, "limit")?,
@@ -147,6 +157,18 @@ pub async fn list_tasks(State(state): State<AppState>, RawQuery(query): RawQuery
             })?),
             "order" => filter.order.push(parse_order(value)?),
             _ => {}
+        }
+    }
+    // Without `scaffolder.task.read` a user's list holds their own tasks only: the others are
+    // as if they did not exist.
+    if !state.permissions.allowed(&principal, "scaffolder.task.read", None).await? {
+        let me = principal.user_ref().unwrap_or_default().to_lowercase();
+        if filter.created_by.is_empty() {
+            filter.created_by.push(me.clone());
+        }
+        filter.created_by.retain(|c| c.eq_ignore_ascii_case(&me));
+        if me.is_empty() || filter.created_by.is_empty() {
+            return Ok(Json(TaskList { tasks: Vec::new(), total_tasks: 0 }));
         }
     }
     let (rows, total) = state.store.task_list(&filter).await?;
@@ -173,10 +195,12 @@ fn parse_order(item: &str) -> Result<TaskOrder, ApiError> {
     responses((status = 200, body = SerializedTask), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn get_task(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(raw): Path<String>,
 ) -> Result<Json<SerializedTask>, ApiError> {
     let id = task_id(&raw)?;
     let row = state.store.task_get(id).await?.ok_or_else(|| not_found_task(&raw))?;
+    state.permissions.require_task(&principal, row.created_by.as_deref(), "scaffolder.task.read").await?;
     Ok(Json(SerializedTask::from_row(row)))
 }
 
@@ -186,10 +210,12 @@ pub async fn get_task(
     responses((status = 200, body = CancelAnswer), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn cancel_task(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(raw): Path<String>,
 ) -> Result<Json<CancelAnswer>, ApiError> {
     let id = task_id(&raw)?;
     let row = state.store.task_get(id).await?.ok_or_else(|| not_found_task(&raw))?;
+    state.permissions.require_task(&principal, row.created_by.as_deref(), "scaffolder.task.cancel").await?;
     // For a task that never started, the first step carries the cancellation, so that clients
     // which follow steps show where it stopped.
     let first_step =
@@ -225,6 +251,8 @@ pub async fn retry_task(
     let id = task_id(&raw)?;
     let secrets = secrets_field(body_object(&body)?)?;
     let row = state.store.task_get(id).await?.ok_or_else(|| not_found_task(&raw))?;
+    state.permissions.require(&principal, "scaffolder.task.create", None).await?;
+    state.permissions.require_task(&principal, row.created_by.as_deref(), "scaffolder.task.read").await?;
     let spec = TaskSpec::from_json(&row.spec).map_err(ApiError::internal)?;
     // The template may have changed or gone; when it is still there, its secrets schema applies.
     if let Some(reference) = spec.template_info().and_then(|info| info["entityRef"].as_str())

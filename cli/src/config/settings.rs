@@ -71,6 +71,7 @@ impl Settings {
                 as usize,
             max_queue_depth: r.integer("scaffolder.maxQueueDepth", 1, i64::from(i32::MAX))?.unwrap_or(10_000),
             max_concurrent_dry_runs: r.integer("scaffolder.maxConcurrentDryRuns", 1, 1000)?.unwrap_or(8) as usize,
+            permissions: permissions(&r, cwd)?,
             ..ApiConfig::default()
         };
         let concurrency = match r.get("scaffolder.concurrentTasksLimit") {
@@ -443,6 +444,28 @@ fn rules(value: &Value, key: &str) -> Result<Vec<Rule>, ConfigError> {
         .collect()
 }
 
+/// `permission.enabled` and the RBAC plugin's keys: `permission.rbac.policies-csv-file` (read and
+/// checked now, so a broken policy stops start-up) and `permission.rbac.admin.superUsers[].name`.
+fn permissions(r: &Reader<'_>, cwd: &std::path::Path) -> Result<api::PermissionConfig, ConfigError> {
+    let enabled = r.bool("permission.enabled")?.unwrap_or(false);
+    let key = "permission.rbac.policies-csv-file";
+    let policy_file = r.string(key)?.map(|path| cwd.join(path));
+    if enabled && let Some(path) = &policy_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Invalid { key: key.to_owned(), message: format!("{}: {e}", path.display()) })?;
+        api::Policy::parse(&text).map_err(|message| ConfigError::Invalid { key: key.to_owned(), message })?;
+    }
+    let mut super_users = Vec::new();
+    for (i, item) in r.array("permission.rbac.admin.superUsers")?.into_iter().flatten().enumerate() {
+        let name = Reader::item(item).string("name")?.ok_or_else(|| ConfigError::Invalid {
+            key: format!("permission.rbac.admin.superUsers[{i}].name"),
+            message: "is required (a user entity ref)".to_owned(),
+        })?;
+        super_users.push(name.to_lowercase());
+    }
+    Ok(api::PermissionConfig { enabled, policy_file, super_users })
+}
+
 /// Who may sign user tokens: the Backstage installation whose `auth` plugin `discovery.endpoints`
 /// names (its own user tokens, `aud: backstage`), and `auth.providers.oidc` / `.cognito` for the
 /// environment `auth.environment` (default `development`).
@@ -602,6 +625,28 @@ mod tests {
         assert_eq!(s.api.max_queue_depth, 10_000);
         // A configuration file of one's own requires tokens unless it says otherwise.
         assert!(!settings(json!({})).unwrap().auth.disable_default_policy);
+    }
+
+    #[test]
+    fn permission_policies_are_checked_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("good.csv"), "p, role:default/a, scaffolder.task.create, create, allow\n")
+            .unwrap();
+        std::fs::write(dir.path().join("bad.csv"), "p, role:default/a, scaffolder.task.create\n").unwrap();
+        let read = |file: &str| {
+            Settings::from_tree(
+                &json!({"permission": {"enabled": true, "rbac": {"policies-csv-file": file, "admin": {"superUsers": [{"name": "user:default/Root"}]}}}}),
+                true,
+                dir.path(),
+            )
+        };
+        let s = read("good.csv").unwrap();
+        assert!(s.api.permissions.enabled);
+        assert_eq!(s.api.permissions.super_users, ["user:default/root"]);
+        for (file, says) in [("bad.csv", "line 1"), ("missing.csv", "missing.csv")] {
+            let error = read(file).unwrap_err().to_string();
+            assert!(error.contains("permission.rbac.policies-csv-file") && error.contains(says), "{error}");
+        }
     }
 
     #[test]

@@ -111,13 +111,22 @@ async fn idp(backstage_jwk: Value, oidc_jwk: Value) -> Idp {
 }
 
 async fn app(idp: &Idp) -> (Router, tempfile::TempDir) {
+    app_with(idp, CATALOG, |_| api::PermissionConfig::default()).await
+}
+
+/// The API over `catalog` (Users, Groups, Templates), with permissions made from its directory.
+async fn app_with(
+    idp: &Idp,
+    catalog: &str,
+    permissions: impl FnOnce(&std::path::Path) -> api::PermissionConfig,
+) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("catalog.yaml"), CATALOG).unwrap();
+    std::fs::write(dir.path().join("catalog.yaml"), catalog).unwrap();
     let store = sqlite_memory().await;
     let catalog = Catalog::new(
         store.clone(),
         CatalogConfig {
-            rules: Some(vec![Rule { allow: vec!["User".to_owned(), "Template".to_owned()] }]),
+            rules: Some(vec![Rule { allow: vec!["User".to_owned(), "Group".to_owned(), "Template".to_owned()] }]),
             locations: vec![LocationConfig {
                 kind: "file".to_owned(),
                 target: dir.path().join("catalog.yaml").display().to_string(),
@@ -164,7 +173,11 @@ async fn app(idp: &Idp) -> (Router, tempfile::TempDir) {
         working_directory: dir.path().join("work"),
         catalog: Some(Arc::new(catalog)),
         auth,
-        config: ApiConfig::default(),
+        config: ApiConfig {
+            permissions: permissions(dir.path()),
+            long_poll_timeout: Duration::from_millis(200),
+            ..ApiConfig::default()
+        },
         worker_health: None,
         metrics: None,
     });
@@ -306,4 +319,200 @@ async fn user_tokens_are_verified_against_their_issuers_keys() {
         .await;
     }
     assert!(*idp.fetches.lock().unwrap() <= fetched + 2);
+}
+
+const ORGANISATION: &str = r#"
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: org}
+spec: {type: organization, children: [team-a]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-a}
+spec: {type: team, parent: org, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: alice}
+spec: {memberOf: [team-a]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: bob}
+spec: {memberOf: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: carol}
+spec: {memberOf: []}
+---
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: hello}
+spec:
+  type: service
+  steps: [{id: log, name: Log, action: debug:log, input: {message: hi}}]
+---
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: prod}
+spec:
+  type: service
+  steps: [{id: log, name: Log, action: debug:log, input: {message: prod}}]
+---
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: waiter}
+spec:
+  type: service
+  steps: [{id: wait, name: Wait, action: debug:wait, input: {seconds: 1}}]
+"#;
+
+const POLICY: &str = "\
+# creators: the whole organisation, through team-a's parent
+p, role:default/creator, scaffolder.task.create, create, allow
+p, role:default/creator, scaffolder.action.execute, use, allow
+p, role:default/creator, scaffolder.action.execute, use, deny, debug:wait
+p, role:default/creator, scaffolder.template.run, use, allow
+p, role:default/creator, scaffolder.template.run, use, deny, template:default/prod
+p, role:default/creator, scaffolder.template.dry-run, use, allow
+p, role:default/creator, scaffolder.template.parameter.read, read, allow
+p, role:default/reader, scaffolder.task.read, read, allow
+p, role:default/reader, scaffolder.task.cancel, use, allow
+p, role:default/reader, catalog.entity.read, read, allow
+p, role:default/reader, catalog.location.read, read, allow
+g, group:default/org, role:default/creator
+g, user:default/carol, role:default/reader
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_follow_the_rbac_policy_and_group_membership() {
+    let (key, jwk) = ec_key("bs-1");
+    let (_, oidc_jwk) = ec_key("unused");
+    let idp = idp(jwk, oidc_jwk).await;
+    let policy_file = std::sync::Arc::new(Mutex::new(std::path::PathBuf::new()));
+    let (app, _dir) = app_with(&idp, ORGANISATION, {
+        let policy_file = policy_file.clone();
+        move |dir| {
+            let path = dir.join("rbac-policy.csv");
+            std::fs::write(&path, POLICY).unwrap();
+            *policy_file.lock().unwrap() = path.clone();
+            api::PermissionConfig {
+                enabled: true,
+                policy_file: Some(path),
+                super_users: vec!["user:default/root".to_owned()],
+            }
+        }
+    })
+    .await;
+    let iss = format!("{}/api/auth", idp.base);
+    let token = |user: &str| {
+        sign(
+            Algorithm::ES256,
+            "bs-1",
+            &key,
+            &json!({"iss": iss, "sub": format!("user:default/{user}"), "aud": "backstage", "exp": now() + 600}),
+        )
+    };
+    let (alice, bob, carol, root) = (token("alice"), token("bob"), token("carol"), token("root"));
+    let create = |template: &str| json!({"templateRef": format!("template:default/{template}"), "values": {}});
+    let denied = |body: &Value, what: &str| {
+        assert_eq!(body["error"]["name"], "NotAllowedError", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(what), "{body}");
+    };
+
+    // scaffolder.task.create, through a group's parent; per template; per action.
+    let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks", &alice, Some(create("hello"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let task = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks", &alice, Some(create("prod"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    denied(&body, "scaffolder.template.run on template:default/prod");
+    let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks", &alice, Some(create("waiter"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    denied(&body, "scaffolder.action.execute on debug:wait");
+    let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks", &bob, Some(create("hello"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    denied(&body, "scaffolder.task.create");
+    let (status, _) = call(&app, "POST", "/api/scaffolder/v2/tasks", &root, Some(create("prod"))).await;
+    assert_eq!(status, StatusCode::CREATED, "super-users may do anything");
+
+    // scaffolder.task.read: one's own task always; someone else's only with the permission.
+    let path = format!("/api/scaffolder/v2/tasks/{task}");
+    assert_eq!(call(&app, "GET", &path, &alice, None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", &format!("{path}/events"), &alice, None).await.0, StatusCode::OK);
+    let (status, body) = call(&app, "GET", &path, &bob, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    denied(&body, "scaffolder.task.read");
+    assert_eq!(call(&app, "GET", &format!("{path}/events"), &bob, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call(&app, "GET", &path, &carol, None).await.0, StatusCode::OK);
+    // Lists hold only what one may read: others' tasks are as if they did not exist.
+    let (_, list) = call(&app, "GET", "/api/scaffolder/v2/tasks", &bob, None).await;
+    assert_eq!(list, json!({"tasks": [], "totalTasks": 0}));
+    let (_, list) = call(&app, "GET", "/api/scaffolder/v2/tasks?createdBy=user:default/alice", &bob, None).await;
+    assert_eq!(list["totalTasks"], 0);
+    let (_, list) = call(&app, "GET", "/api/scaffolder/v2/tasks", &alice, None).await;
+    assert_eq!(list["totalTasks"], 1, "alice sees her own task, not root's");
+    let (_, list) = call(&app, "GET", "/api/scaffolder/v2/tasks", &carol, None).await;
+    assert_eq!(list["totalTasks"], 2);
+
+    // scaffolder.task.cancel: not someone else's without the permission.
+    let (status, body) = call(&app, "POST", &format!("{path}/cancel"), &bob, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    denied(&body, "scaffolder.task.cancel");
+    assert_eq!(call(&app, "POST", &format!("{path}/cancel"), &carol, None).await.0, StatusCode::OK);
+
+    // Template permissions.
+    let schema = "/api/scaffolder/v2/templates/default/template/hello/parameter-schema";
+    assert_eq!(call(&app, "GET", schema, &alice, None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", schema, &carol, None).await.0, StatusCode::FORBIDDEN);
+    let dry_run = json!({"template": {"apiVersion": "scaffolder.backstage.io/v1beta3", "kind": "Template", "metadata": {"name": "d"},
+        "spec": {"type": "service", "steps": [{"id": "log", "name": "Log", "action": "debug:log", "input": {"message": "hi"}}]}}, "values": {}, "directoryContents": []});
+    let (status, body) = call(&app, "POST", "/api/scaffolder/v2/dry-run", &alice, Some(dry_run.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(call(&app, "POST", "/api/scaffolder/v2/dry-run", &carol, Some(dry_run)).await.0, StatusCode::FORBIDDEN);
+
+    // Catalog permissions: reading lists is filtered, single reads and writes are refused.
+    let (_, entities) = call(&app, "GET", "/api/catalog/entities", &alice, None).await;
+    assert_eq!(entities, json!([]));
+    let (_, entities) = call(&app, "GET", "/api/catalog/entities", &carol, None).await;
+    assert!(entities.as_array().unwrap().len() >= 8);
+    assert_eq!(
+        call(&app, "GET", "/api/catalog/entities/by-name/user/default/bob", &alice, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(call(&app, "GET", "/api/catalog/locations", &carol, None).await.0, StatusCode::OK);
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/catalog/locations",
+        &carol,
+        Some(json!({"type": "url", "target": "https://x.example/c.yaml"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    denied(&body, "catalog.location.create");
+    assert_eq!(
+        call(&app, "DELETE", "/api/catalog/entities/by-uid/3f2b1c4e-8a7d-4e6f-9b0a-1c2d3e4f5a6b", &carol, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&app, "POST", "/api/catalog/refresh", &carol, Some(json!({"entityRef": "user:default/bob"}))).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // The policy file changes: it is read again.
+    let path = policy_file.lock().unwrap().clone();
+    std::fs::write(&path, format!("{POLICY}g, user:default/bob, role:default/creator\n")).unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks", &bob, Some(create("hello"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A broken edit keeps the last good policy.
+    std::fs::write(&path, "p, nonsense\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        call(&app, "POST", "/api/scaffolder/v2/tasks", &bob, Some(create("hello"))).await.0,
+        StatusCode::CREATED
+    );
 }
