@@ -14,6 +14,7 @@ use templates::ParameterError;
 /// Mount point of the scaffolder routes; error envelopes show URLs relative to it, as Backstage.
 pub(crate) const SCAFFOLDER_PREFIX: &str = "/api/scaffolder";
 pub(crate) const CATALOG_PREFIX: &str = "/api/catalog";
+pub(crate) const TECHDOCS_PREFIX: &str = "/api/techdocs";
 
 #[derive(Clone, Debug)]
 pub struct ApiError {
@@ -130,7 +131,7 @@ pub async fn envelope(request: Request, next: Next) -> Response {
     let uri = request.uri();
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     // Relative to the plugin's mount, as Backstage reports it.
-    let url = [SCAFFOLDER_PREFIX, CATALOG_PREFIX]
+    let url = [SCAFFOLDER_PREFIX, CATALOG_PREFIX, TECHDOCS_PREFIX]
         .iter()
         .find_map(|prefix| path_and_query.strip_prefix(prefix).filter(|rest| rest.starts_with('/')))
         .unwrap_or(path_and_query)

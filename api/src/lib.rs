@@ -8,6 +8,8 @@
 //! - `wire`: the JSON shapes, also the source of `openapi.json`.
 //! - `body`, `catalog`: reading requests, resolving `templateRef`.
 //! - `catalog_routes`: `/api/catalog`, Backstage's catalog API over the thin catalog.
+//! - `techdocs`: `/api/techdocs`, pre-built documentation sites.
+//! - `jwt`, `permissions`: user tokens and the RBAC policy.
 //!
 //! Invariant: this crate knows HTTP and nothing below it does; it holds no SQL text.
 
@@ -24,6 +26,7 @@ mod jwt;
 mod permissions;
 mod state;
 mod tasks;
+mod techdocs;
 mod wire;
 
 use std::path::PathBuf;
@@ -50,6 +53,7 @@ pub use jwt::{Identity, Resolver, TokenIssuer};
 pub use permissions::{PermissionConfig, Policy};
 pub use state::ApiConfig;
 use state::{AppState, Inner};
+pub use techdocs::TechDocsConfig;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -115,6 +119,8 @@ pub fn app(parts: AppParts) -> Router {
     }));
     let catalog_routes =
         catalog_routes::routes().route_layer(middleware::from_fn_with_state(authenticator.clone(), auth::authenticate));
+    let techdocs_routes =
+        techdocs::routes().route_layer(middleware::from_fn_with_state(authenticator.clone(), auth::authenticate));
     let (scaffolder, document) = scaffolder_routes();
     let document = Arc::new(document.to_json().expect("the OpenAPI document serialises"));
     let scaffolder = scaffolder.route_layer(middleware::from_fn_with_state(authenticator, auth::authenticate)).route(
@@ -127,6 +133,7 @@ pub fn app(parts: AppParts) -> Router {
     Router::new()
         .nest("/api/scaffolder", scaffolder)
         .nest("/api/catalog", catalog_routes)
+        .nest("/api/techdocs", techdocs_routes)
         .merge(health_routes())
         .fallback(error::no_route)
         .with_state(state)
@@ -208,6 +215,13 @@ fn route_label(path: &str) -> &'static str {
         }
         ["", "api", "catalog", "locations", _] => "/api/catalog/locations/{id}",
         ["", "api", "catalog", "refresh"] => "/api/catalog/refresh",
+        ["", "api", "techdocs", "static", "docs", ..] => "/api/techdocs/static/docs/{namespace}/{kind}/{name}/{path}",
+        ["", "api", "techdocs", "metadata", "techdocs", _, _, _] => {
+            "/api/techdocs/metadata/techdocs/{namespace}/{kind}/{name}"
+        }
+        ["", "api", "techdocs", "metadata", "entity", _, _, _] => {
+            "/api/techdocs/metadata/entity/{namespace}/{kind}/{name}"
+        }
         ["", "healthcheck"] => "/healthcheck",
         ["", "metrics"] => "/metrics",
         ["", ".backstage", "health", "v1", _] => "/.backstage/health/v1",

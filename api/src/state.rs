@@ -25,6 +25,8 @@ pub struct ApiConfig {
     pub max_concurrent_dry_runs: usize,
     /// `permission.*`: the RBAC policy.
     pub permissions: crate::permissions::PermissionConfig,
+    /// `techdocs.*`: where pre-built sites are served from.
+    pub techdocs: crate::techdocs::TechDocsConfig,
 }
 
 impl Default for ApiConfig {
@@ -36,6 +38,7 @@ impl Default for ApiConfig {
             event_poll_interval: Duration::from_millis(500),
             sse_keepalive: Duration::from_secs(15),
             permissions: Default::default(),
+            techdocs: Default::default(),
             max_concurrent_dry_runs: 8,
         }
     }

@@ -72,6 +72,7 @@ impl Settings {
             max_queue_depth: r.integer("scaffolder.maxQueueDepth", 1, i64::from(i32::MAX))?.unwrap_or(10_000),
             max_concurrent_dry_runs: r.integer("scaffolder.maxConcurrentDryRuns", 1, 1000)?.unwrap_or(8) as usize,
             permissions: permissions(&r, cwd)?,
+            techdocs: techdocs(&r, cwd)?,
             ..ApiConfig::default()
         };
         let concurrency = match r.get("scaffolder.concurrentTasksLimit") {
@@ -442,6 +443,25 @@ fn rules(value: &Value, key: &str) -> Result<Vec<Rule>, ConfigError> {
             Ok(Rule { allow: allow.iter().filter_map(Value::as_str).map(str::to_owned).collect() })
         })
         .collect()
+}
+
+/// `techdocs.publisher`: `local` with `publishDirectory` (relative to the working directory).
+fn techdocs(r: &Reader<'_>, cwd: &std::path::Path) -> Result<api::TechDocsConfig, ConfigError> {
+    match r.string("techdocs.publisher.type")?.as_deref() {
+        None => Ok(api::TechDocsConfig::default()),
+        Some("local") => Ok(api::TechDocsConfig {
+            publish_directory: Some(cwd.join(r.string("techdocs.publisher.local.publishDirectory")?.ok_or_else(
+                || ConfigError::Invalid {
+                    key: "techdocs.publisher.local.publishDirectory".to_owned(),
+                    message: "is required for the local publisher".to_owned(),
+                },
+            )?)),
+        }),
+        Some(other) => Err(ConfigError::Invalid {
+            key: "techdocs.publisher.type".to_owned(),
+            message: format!("'{other}' is not supported by this version (only 'local'; awsS3 is not built yet)"),
+        }),
+    }
 }
 
 /// `permission.enabled` and the RBAC plugin's keys: `permission.rbac.policies-csv-file` (read and

@@ -175,6 +175,7 @@ async fn app_with(
         auth,
         config: ApiConfig {
             permissions: permissions(dir.path()),
+            techdocs: api::TechDocsConfig { publish_directory: Some(dir.path().join("site")) },
             long_poll_timeout: Duration::from_millis(200),
             ..ApiConfig::default()
         },
@@ -501,6 +502,14 @@ async fn permissions_follow_the_rbac_policy_and_group_membership() {
         call(&app, "POST", "/api/catalog/refresh", &carol, Some(json!({"entityRef": "user:default/bob"}))).await.0,
         StatusCode::FORBIDDEN
     );
+
+    // TechDocs needs the entity read permission.
+    assert_eq!(
+        call(&app, "GET", "/api/techdocs/metadata/entity/default/user/bob", &alice, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, entity) = call(&app, "GET", "/api/techdocs/metadata/entity/default/user/bob", &carol, None).await;
+    assert_eq!((status, &entity["metadata"]["name"]), (StatusCode::OK, &json!("bob")));
 
     // The policy file changes: it is read again.
     let path = policy_file.lock().unwrap().clone();

@@ -9,6 +9,7 @@
 //! - `auth`: user tokens (Backstage's and OIDC) against JWKS served over real HTTP.
 //! - `catalog_api`: `/api/catalog` against the catalog captures, on both databases.
 //! - `github`: the GitHub actions against wiremock's GitHub and a real git server.
+//! - `techdocs`: documentation sites from a local publish directory.
 //! - `conformance`: the dry-run corpus recorded from the real Backstage, through the API and the CLI.
 
 mod api;
@@ -20,4 +21,5 @@ mod github;
 mod processes;
 mod store_contract;
 mod support;
+mod techdocs;
 mod worker;
