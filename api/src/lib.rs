@@ -24,6 +24,7 @@ mod health;
 mod info;
 mod jwt;
 mod permissions;
+mod s3;
 mod state;
 mod tasks;
 mod techdocs;
@@ -51,6 +52,7 @@ pub use auth::{AuthConfig, Principal, StaticToken};
 pub use error::ApiError;
 pub use jwt::{Identity, Resolver, TokenIssuer};
 pub use permissions::{PermissionConfig, Policy};
+pub use s3::S3Config;
 pub use state::ApiConfig;
 use state::{AppState, Inner};
 pub use techdocs::TechDocsConfig;
@@ -106,8 +108,10 @@ pub fn app(parts: AppParts) -> Router {
     let dry_run_slots = parts.config.max_concurrent_dry_runs.max(1);
     let authenticator = Arc::new(auth::Authenticator::new(parts.auth).with_users(parts.store.clone()));
     let permissions = permissions::Permissions::new(parts.config.permissions.clone(), parts.store.clone());
+    let s3 = parts.config.techdocs.s3.clone().map(s3::S3::new);
     let state = AppState(Arc::new(Inner {
         permissions,
+        s3,
         store: parts.store,
         runner: parts.runner,
         working_directory: parts.working_directory,
@@ -147,6 +151,7 @@ pub fn app(parts: AppParts) -> Router {
 pub fn health_app(store: Store, worker_health: Option<Arc<WorkerHealth>>, metrics: Option<PrometheusHandle>) -> Router {
     let state = AppState(Arc::new(Inner {
         permissions: permissions::Permissions::new(Default::default(), store.clone()),
+        s3: None,
         store,
         runner: Arc::new(Runner::new(Arc::new(Registry::from_actions(Vec::new())), RunnerConfig::default())),
         working_directory: std::env::temp_dir(),

@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     /// Where dry-runs put their uploaded files and workspaces (`backend.workingDirectory`).
     pub working_directory: PathBuf,
     pub permissions: crate::permissions::Permissions,
+    /// The TechDocs bucket, for the `awsS3` publisher.
+    pub s3: Option<crate::s3::S3>,
     /// The catalog module (`/api/catalog`), where this process serves it.
     pub catalog: Option<Arc<::catalog::Catalog>>,
     /// Dry-runs run at most this many at once; more wait their turn.

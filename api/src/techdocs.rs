@@ -21,8 +21,17 @@ use crate::state::AppState;
 /// `techdocs.*`.
 #[derive(Clone, Debug, Default)]
 pub struct TechDocsConfig {
-    /// `techdocs.publisher.local.publishDirectory`; `None`: no sites are served.
+    /// `techdocs.publisher.local.publishDirectory`.
     pub publish_directory: Option<PathBuf>,
+    /// `techdocs.publisher.awsS3`.
+    pub s3: Option<crate::s3::S3Config>,
+}
+
+/// Where an entity's site is.
+enum Site {
+    Local(PathBuf),
+    /// The key prefix `<namespace>/<kind>/<name>/` in the bucket.
+    S3(String),
 }
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -34,27 +43,61 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/metadata/entity/{namespace}/{kind}/{name}", get(entity_metadata))
 }
 
-/// The entity's site directory, after the read permission and an existence check of the entity.
+/// The entity's site, after the read permission.
 async fn site(
     state: &AppState,
     principal: &Principal,
     namespace: &str,
     kind: &str,
     name: &str,
-) -> Result<PathBuf, ApiError> {
+) -> Result<Site, ApiError> {
     state.permissions.require(principal, "catalog.entity.read", None).await?;
+    for part in [namespace, kind, name] {
+        if part.is_empty() || part == "." || part == ".." || part.contains(['/', '\\', '\0']) {
+            return Err(ApiError::not_found(format!("No TechDocs site for {kind}:{namespace}/{name}")));
+        }
+    }
+    let triplet = format!("{}/{}/{}", namespace.to_lowercase(), kind.to_lowercase(), name.to_lowercase());
+    if state.s3.is_some() {
+        return Ok(Site::S3(format!("{triplet}/")));
+    }
     let directory = state
         .config
         .techdocs
         .publish_directory
         .as_ref()
         .ok_or_else(|| ApiError::not_found("No TechDocs publisher is configured (techdocs.publisher)"))?;
-    for part in [namespace, kind, name] {
-        if part.is_empty() || part == "." || part == ".." || part.contains(['/', '\\', '\0']) {
-            return Err(ApiError::not_found(format!("No TechDocs site for {kind}:{namespace}/{name}")));
+    Ok(Site::Local(directory.join(triplet)))
+}
+
+/// A file's bytes and ETag from the site; `None` when it is not there (or not inside the site).
+async fn read(state: &AppState, site: &Site, relative: &str) -> Result<Option<(Vec<u8>, String, PathBuf)>, ApiError> {
+    match site {
+        Site::Local(root) => {
+            let Some(file) = contained(root, relative) else { return Ok(None) };
+            let Ok(metadata) = tokio::fs::metadata(&file).await else { return Ok(None) };
+            let modified = metadata
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            let etag = format!("\"{:x}-{:x}\"", metadata.len(), modified);
+            Ok(tokio::fs::read(&file).await.ok().map(|bytes| (bytes, etag, file)))
+        }
+        Site::S3(prefix) => {
+            // Keys are plain strings: refuse anything that would name another entity's files.
+            let parts: Vec<&str> = relative.split('/').collect();
+            if parts.iter().any(|p| p.is_empty() || *p == "." || *p == ".." || p.contains(['\\', '\0'])) {
+                return Ok(None);
+            }
+            let s3 = state.s3.as_ref().expect("an S3 site needs the client");
+            let object = s3.get(&format!("{prefix}{relative}")).await.map_err(|e| {
+                tracing::warn!(error = %e, "TechDocs: reading from S3 failed");
+                ApiError::internal(format!("The TechDocs store could not be read: {e}"))
+            })?;
+            Ok(object.map(|o| (o.bytes, o.etag.unwrap_or_default(), PathBuf::from(relative))))
         }
     }
-    Ok(directory.join(namespace.to_lowercase()).join(kind.to_lowercase()).join(name.to_lowercase()))
 }
 
 async fn site_root(
@@ -63,8 +106,8 @@ async fn site_root(
     Path((namespace, kind, name)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let root = site(&state, &principal, &namespace, &kind, &name).await?;
-    serve(&root, "index.html", &headers).await
+    let site = site(&state, &principal, &namespace, &kind, &name).await?;
+    serve(&state, &site, "index.html", &headers).await
 }
 
 async fn site_file(
@@ -73,9 +116,9 @@ async fn site_file(
     Path((namespace, kind, name, path)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let root = site(&state, &principal, &namespace, &kind, &name).await?;
+    let site = site(&state, &principal, &namespace, &kind, &name).await?;
     let path = if path.is_empty() || path.ends_with('/') { format!("{path}index.html") } else { path };
-    serve(&root, &path, &headers).await
+    serve(&state, &site, &path, &headers).await
 }
 
 async fn techdocs_metadata(
@@ -83,11 +126,10 @@ async fn techdocs_metadata(
     Extension(principal): Extension<Principal>,
     Path((namespace, kind, name)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let root = site(&state, &principal, &namespace, &kind, &name).await?;
+    let site = site(&state, &principal, &namespace, &kind, &name).await?;
     let missing =
         || ApiError::not_found(format!("Unable to read techdocs_metadata.json for {kind}:{namespace}/{name}"));
-    let file = contained(&root, "techdocs_metadata.json").ok_or_else(missing)?;
-    let bytes = tokio::fs::read(&file).await.map_err(|_| missing())?;
+    let (bytes, _, _) = read(&state, &site, "techdocs_metadata.json").await?.ok_or_else(missing)?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::internal(format!("techdocs_metadata.json of {kind}:{namespace}/{name} is not JSON: {e}"))
     })?;
@@ -119,27 +161,26 @@ fn contained(root: &FsPath, relative: &str) -> Option<PathBuf> {
     (real.starts_with(&real_root) && real.is_file()).then_some(real)
 }
 
-async fn serve(root: &FsPath, relative: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let missing = || ApiError::not_found(format!("File not found: {relative}"));
-    let file = contained(root, relative).ok_or_else(missing)?;
-    let metadata = tokio::fs::metadata(&file).await.map_err(|_| missing())?;
-    let modified =
-        metadata.modified().ok().and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{:x}-{:x}\"", metadata.len(), modified);
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+async fn serve(state: &AppState, site: &Site, relative: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let (bytes, etag, file) =
+        read(state, site, relative).await?.ok_or_else(|| ApiError::not_found(format!("File not found: {relative}")))?;
+    let etag_value = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    if !etag.is_empty()
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
     {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
-        response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("an ASCII etag"));
+        response.headers_mut().insert(header::ETAG, etag_value);
         return Ok(response);
     }
-    let bytes = tokio::fs::read(&file).await.map_err(|_| missing())?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&file)));
-    headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("an ASCII etag"));
+    if !etag.is_empty() {
+        headers.insert(header::ETAG, etag_value);
+    }
     // Sites hold user content: never let a browser sniff a different type.
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(response)

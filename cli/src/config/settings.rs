@@ -445,11 +445,13 @@ fn rules(value: &Value, key: &str) -> Result<Vec<Rule>, ConfigError> {
         .collect()
 }
 
-/// `techdocs.publisher`: `local` with `publishDirectory` (relative to the working directory).
+/// `techdocs.publisher`: `local` with `publishDirectory` (relative to the working directory), or
+/// `awsS3` (bucketName, region, endpoint, s3ForcePathStyle, bucketRootPath, credentials).
 fn techdocs(r: &Reader<'_>, cwd: &std::path::Path) -> Result<api::TechDocsConfig, ConfigError> {
     match r.string("techdocs.publisher.type")?.as_deref() {
         None => Ok(api::TechDocsConfig::default()),
         Some("local") => Ok(api::TechDocsConfig {
+            s3: None,
             publish_directory: Some(cwd.join(r.string("techdocs.publisher.local.publishDirectory")?.ok_or_else(
                 || ConfigError::Invalid {
                     key: "techdocs.publisher.local.publishDirectory".to_owned(),
@@ -457,9 +459,47 @@ fn techdocs(r: &Reader<'_>, cwd: &std::path::Path) -> Result<api::TechDocsConfig
                 },
             )?)),
         }),
+        Some("awsS3") => {
+            let key = |field: &str| format!("techdocs.publisher.awsS3.{field}");
+            let required = |field: &str| -> Result<String, ConfigError> {
+                r.string(&key(field))?.filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Invalid {
+                    key: key(field),
+                    message: "is required for the awsS3 publisher".to_owned(),
+                })
+            };
+            let endpoint = r.string(&key("endpoint"))?;
+            if let Some(endpoint) = &endpoint
+                && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            {
+                return Err(ConfigError::Invalid {
+                    key: key("endpoint"),
+                    message: format!("'{endpoint}' is not an http(s) URL"),
+                });
+            }
+            let root_path = r.string(&key("bucketRootPath"))?.unwrap_or_default();
+            let root_path = match root_path.trim_matches('/') {
+                "" => String::new(),
+                trimmed => format!("{trimmed}/"),
+            };
+            Ok(api::TechDocsConfig {
+                publish_directory: None,
+                s3: Some(api::S3Config {
+                    bucket: required("bucketName")?,
+                    region: r.string(&key("region"))?.unwrap_or_else(|| "us-east-1".to_owned()),
+                    endpoint,
+                    path_style: r.bool(&key("s3ForcePathStyle"))?.unwrap_or(false),
+                    root_path,
+                    // Backstage falls back to the AWS credential chain; here they are given, e.g.
+                    // `${AWS_ACCESS_KEY_ID}`.
+                    access_key_id: required("credentials.accessKeyId")?,
+                    secret_access_key: required("credentials.secretAccessKey")?,
+                    session_token: r.string(&key("credentials.sessionToken"))?,
+                }),
+            })
+        }
         Some(other) => Err(ConfigError::Invalid {
             key: "techdocs.publisher.type".to_owned(),
-            message: format!("'{other}' is not supported by this version (only 'local'; awsS3 is not built yet)"),
+            message: format!("'{other}' is not a publisher type: use local or awsS3"),
         }),
     }
 }
@@ -645,6 +685,40 @@ mod tests {
         assert_eq!(s.api.max_queue_depth, 10_000);
         // A configuration file of one's own requires tokens unless it says otherwise.
         assert!(!settings(json!({})).unwrap().auth.disable_default_policy);
+    }
+
+    #[test]
+    fn techdocs_publishers() {
+        assert!(settings(json!({})).unwrap().api.techdocs.s3.is_none());
+        let s = settings(json!({"techdocs": {"publisher": {"type": "local", "local": {"publishDirectory": "site"}}}}))
+            .unwrap();
+        assert_eq!(s.api.techdocs.publish_directory.as_deref(), Some(std::path::Path::new("/srv/site")));
+        let s = settings(json!({"techdocs": {"publisher": {"type": "awsS3", "awsS3": {
+            "bucketName": "docs", "region": "eu-west-1", "endpoint": "http://minio:9000", "s3ForcePathStyle": true,
+            "bucketRootPath": "/sites/", "credentials": {"accessKeyId": "AKID", "secretAccessKey": "secret"}}}}}))
+        .unwrap();
+        let s3 = s.api.techdocs.s3.unwrap();
+        assert_eq!((s3.bucket.as_str(), s3.root_path.as_str(), s3.path_style), ("docs", "sites/", true));
+        assert!(!format!("{s3:?}").contains("secret"), "the secret key stays out of debug output");
+        for (tree, key) in [
+            (json!({"techdocs": {"publisher": {"type": "gcs"}}}), "techdocs.publisher.type"),
+            (json!({"techdocs": {"publisher": {"type": "local"}}}), "techdocs.publisher.local.publishDirectory"),
+            (
+                json!({"techdocs": {"publisher": {"type": "awsS3", "awsS3": {"credentials": {"accessKeyId": "a", "secretAccessKey": "b"}}}}}),
+                "techdocs.publisher.awsS3.bucketName",
+            ),
+            (
+                json!({"techdocs": {"publisher": {"type": "awsS3", "awsS3": {"bucketName": "d"}}}}),
+                "techdocs.publisher.awsS3.credentials.accessKeyId",
+            ),
+            (
+                json!({"techdocs": {"publisher": {"type": "awsS3", "awsS3": {"bucketName": "d", "endpoint": "minio:9000"}}}}),
+                "techdocs.publisher.awsS3.endpoint",
+            ),
+        ] {
+            let error = settings(tree).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
     }
 
     #[test]

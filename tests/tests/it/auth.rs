@@ -175,7 +175,7 @@ async fn app_with(
         auth,
         config: ApiConfig {
             permissions: permissions(dir.path()),
-            techdocs: api::TechDocsConfig { publish_directory: Some(dir.path().join("site")) },
+            techdocs: api::TechDocsConfig { publish_directory: Some(dir.path().join("site")), s3: None },
             long_poll_timeout: Duration::from_millis(200),
             ..ApiConfig::default()
         },

@@ -66,7 +66,7 @@ async fn sites_are_served_from_the_publish_directory_and_stay_inside_it() {
         catalog: Some(Arc::new(catalog)),
         auth: AuthConfig { disable_default_policy: true, static_tokens: Vec::new(), issuers: Vec::new() },
         config: ApiConfig {
-            techdocs: api::TechDocsConfig { publish_directory: Some(dir.path().join("site")) },
+            techdocs: api::TechDocsConfig { publish_directory: Some(dir.path().join("site")), s3: None },
             ..ApiConfig::default()
         },
         worker_health: None,
@@ -115,5 +115,113 @@ async fn sites_are_served_from_the_publish_directory_and_stay_inside_it() {
             serde_json::from_slice::<Value>(&body).unwrap()["request"]["url"],
             missing.trim_start_matches("/api/techdocs")
         );
+    }
+}
+
+/// A real S3-compatible server: moto in server mode (`scripts/test` installs it and exports
+/// `SCAFFOLDER_TEST_PYTHON`).
+struct Moto {
+    child: std::process::Child,
+    endpoint: String,
+    python: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let python = std::env::var("SCAFFOLDER_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(&python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{python} -m moto.server: {e} (run the suite with ./scripts/test, which installs moto)")
+            });
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "moto did not start on {endpoint}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Moto { child, endpoint, python }
+    }
+
+    /// Creates `bucket` and puts `objects` with boto3 (as an operator's publisher would).
+    fn put(&self, bucket: &str, objects: &[(&str, &str)]) {
+        let puts: String = objects
+            .iter()
+            .map(|(key, body)| format!("s3.put_object(Bucket={bucket:?}, Key={key:?}, Body={body:?}.encode())\n"))
+            .collect();
+        let script = format!(
+            "import boto3\ns3 = boto3.client('s3', endpoint_url={:?}, region_name='eu-west-1', aws_access_key_id='AKIDTEST', aws_secret_access_key='secret-test')\ns3.create_bucket(Bucket={bucket:?}, CreateBucketConfiguration={{'LocationConstraint': 'eu-west-1'}})\n{puts}",
+            self.endpoint
+        );
+        let status = std::process::Command::new(&self.python).args(["-c", &script]).status().unwrap();
+        assert!(status.success(), "uploading to moto failed");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn sites_are_served_from_an_s3_compatible_bucket() {
+    let moto = Moto::start();
+    moto.put(
+        "techdocs",
+        &[
+            ("sites/default/component/web/index.html", "<h1>Web on S3</h1>"),
+            ("sites/default/component/web/assets/site.js", "console.log(1)"),
+            ("sites/default/component/web/techdocs_metadata.json", r#"{"site_name":"web"}"#),
+            ("sites/default/component/other/secret.html", "other entity"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_memory().await;
+    let s3 = api::S3Config {
+        bucket: "techdocs".to_owned(),
+        region: "eu-west-1".to_owned(),
+        endpoint: Some(moto.endpoint.clone()),
+        path_style: true,
+        root_path: "sites/".to_owned(),
+        access_key_id: "AKIDTEST".to_owned(),
+        secret_access_key: "secret-test".to_owned(),
+        session_token: None,
+    };
+    let app = api::app(AppParts {
+        store: store.clone(),
+        runner: Arc::new(Runner::new(Arc::new(Registry::builtin(&RegistryConfig::default())), RunnerConfig::default())),
+        working_directory: dir.path().join("work"),
+        catalog: None,
+        auth: AuthConfig { disable_default_policy: true, static_tokens: Vec::new(), issuers: Vec::new() },
+        config: ApiConfig {
+            techdocs: api::TechDocsConfig { publish_directory: None, s3: Some(s3) },
+            ..ApiConfig::default()
+        },
+        worker_health: None,
+        metrics: None,
+    });
+    let base = "/api/techdocs/static/docs/default/component/web";
+    let (status, headers, body) = get(&app, &format!("{base}/"), &[]).await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, b"<h1>Web on S3</h1>".as_slice()));
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(get(&app, &format!("{base}/index.html"), &[("if-none-match", &etag)]).await.0, StatusCode::NOT_MODIFIED);
+    let (status, headers, _) = get(&app, &format!("{base}/assets/site.js"), &[]).await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (StatusCode::OK, "text/javascript; charset=utf-8"));
+    let (status, _, body) = get(&app, "/api/techdocs/metadata/techdocs/default/component/web", &[]).await;
+    assert_eq!(
+        (status, serde_json::from_slice::<Value>(&body).unwrap()),
+        (StatusCode::OK, json!({"site_name": "web"}))
+    );
+    for escape in
+        ["..%2Fother%2Fsecret.html", "assets%2F..%2F..%2Fother%2Fsecret.html", "missing.html", "assets//site.js"]
+    {
+        assert_eq!(get(&app, &format!("{base}/{escape}"), &[]).await.0, StatusCode::NOT_FOUND, "{escape}");
     }
 }
