@@ -63,6 +63,14 @@ impl Action for DebugWait {
 
     async fn run(&self, ctx: &mut ActionContext<'_>) -> Result<(), StepError> {
         let input: Input = ctx.input_as()?;
+        // Backstage waits not at all for a negative period; a negative period is a template bug.
+        for (name, value) in
+            [("minutes", input.minutes), ("seconds", input.seconds), ("milliseconds", input.milliseconds)]
+        {
+            if let Some(value) = value.filter(|v| *v < 0.0) {
+                return Err(StepError::input(format!("Waiting period must not be negative, got {name}: {value}")));
+            }
+        }
         let millis = input.minutes.unwrap_or(0.0) * 60_000.0
             + input.seconds.unwrap_or(0.0) * 1000.0
             + input.milliseconds.unwrap_or(0.0);

@@ -65,6 +65,12 @@ impl Action for FsDelete {
             ctx.check_stop()?;
             // The pattern itself must stay inside the workspace before it is expanded.
             let safe = ctx.workspace.resolve(pattern)?;
+            // `""` (an empty parameter) or `.` would remove the workspace directory itself.
+            if safe == root {
+                return Err(StepError::input(format!(
+                    "Cannot delete the workspace itself ('{pattern}'); use '**' to delete every file in it"
+                )));
+            }
             if !is_glob(pattern) {
                 match std::fs::symlink_metadata(&safe) {
                     Err(_) => continue,

@@ -69,23 +69,35 @@ impl Action for FsRename {
             if from == to {
                 continue;
             }
-            if let Ok(existing) = std::fs::symlink_metadata(&to) {
-                if file.overwrite != Some(true) {
-                    ctx.error(&format!("Failed to rename file {} to {}:", from.display(), to.display()));
-                    return Err(StepError::error("dest already exists."));
-                }
-                if existing.is_dir() {
-                    std::fs::remove_dir_all(&to).map_err(|e| io_error(e, &to))?;
-                } else {
-                    std::fs::remove_file(&to).map_err(|e| io_error(e, &to))?;
-                }
-            }
+            // Checked before anything is removed, as fs-extra does: an overwrite must not delete
+            // what the move then refuses.
             if to.starts_with(&from) {
                 return Err(StepError::error(format!(
                     "Cannot move '{}' to a subdirectory of itself, '{}'.",
                     from.display(),
                     to.display()
                 )));
+            }
+            if let Ok(existing) = std::fs::symlink_metadata(&to) {
+                if file.overwrite != Some(true) {
+                    ctx.error(&format!("Failed to rename file {} to {}:", from.display(), to.display()));
+                    return Err(StepError::error(format!(
+                        "dest already exists. Renaming {} to {} needs overwrite: true",
+                        file.from, file.to
+                    )));
+                }
+                // Overwriting a directory that holds the source would delete the source with it.
+                if from.starts_with(&to) {
+                    return Err(StepError::input(format!(
+                        "Cannot overwrite '{}' with '{}': it contains the source",
+                        file.to, file.from
+                    )));
+                }
+                if existing.is_dir() {
+                    std::fs::remove_dir_all(&to).map_err(|e| io_error(e, &to))?;
+                } else {
+                    std::fs::remove_file(&to).map_err(|e| io_error(e, &to))?;
+                }
             }
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| io_error(e, parent))?;

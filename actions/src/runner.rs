@@ -846,6 +846,6 @@ pub(crate) fn example_output(schema: &Value) -> Value {
 }
 
 #[cfg(test)]
-mod hostile_inputs;
+mod bad_inputs;
 #[cfg(test)]
 mod tests;

@@ -302,6 +302,10 @@ async fn add_location(
 ) -> Result<Response, ApiError> {
     state.permissions.require(&principal, "catalog.location.create", None).await?;
     let dry_run = query_pairs(raw.as_deref()).iter().any(|(k, v)| k == "dryRun" && v == "true");
+    if !dry_run {
+        // Registering stores the location's entities.
+        state.permissions.require(&principal, "catalog.entity.create", None).await?;
+    }
     let body = body_object(&body)?;
     let target =
         required(body, "target")?.as_str().ok_or_else(|| ApiError::input("request/body/target must be string"))?;

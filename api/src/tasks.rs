@@ -48,6 +48,9 @@ pub async fn create_task(
     let permissions = &state.permissions;
     permissions.require(&principal, "scaffolder.task.create", None).await?;
     permissions.require(&principal, "scaffolder.template.run", Some(&found.entity_ref)).await?;
+    // Running a template means reading its parameters and steps.
+    permissions.require(&principal, "scaffolder.template.parameter.read", None).await?;
+    permissions.require(&principal, "scaffolder.template.step.read", None).await?;
     for action in found.template.steps().iter().map(|step| step.action()) {
         permissions.require(&principal, "scaffolder.action.execute", Some(action)).await?;
     }

@@ -348,6 +348,11 @@ kind: User
 metadata: {name: carol}
 spec: {memberOf: []}
 ---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: dave}
+spec: {memberOf: []}
+---
 apiVersion: scaffolder.backstage.io/v1beta3
 kind: Template
 metadata: {name: hello}
@@ -379,12 +384,19 @@ p, role:default/creator, scaffolder.template.run, use, allow
 p, role:default/creator, scaffolder.template.run, use, deny, template:default/prod
 p, role:default/creator, scaffolder.template.dry-run, use, allow
 p, role:default/creator, scaffolder.template.parameter.read, read, allow
+p, role:default/creator, scaffolder.template.step.read, read, allow
+p, role:default/stepless, scaffolder.task.create, create, allow
+p, role:default/stepless, scaffolder.action.execute, use, allow
+p, role:default/stepless, scaffolder.template.run, use, allow
+p, role:default/stepless, scaffolder.template.parameter.read, read, allow
+p, role:default/reader, catalog.location.create, create, allow
 p, role:default/reader, scaffolder.task.read, read, allow
 p, role:default/reader, scaffolder.task.cancel, use, allow
 p, role:default/reader, catalog.entity.read, read, allow
 p, role:default/reader, catalog.location.read, read, allow
 g, group:default/org, role:default/creator
 g, user:default/carol, role:default/reader
+g, user:default/dave, role:default/stepless
 ";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,6 +448,10 @@ async fn permissions_follow_the_rbac_policy_and_group_membership() {
     let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks", &bob, Some(create("hello"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     denied(&body, "scaffolder.task.create");
+    let dave = token("dave");
+    let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks", &dave, Some(create("hello"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    denied(&body, "scaffolder.template.step.read");
     let (status, _) = call(&app, "POST", "/api/scaffolder/v2/tasks", &root, Some(create("prod"))).await;
     assert_eq!(status, StatusCode::CREATED, "super-users may do anything");
 
@@ -489,6 +505,16 @@ async fn permissions_follow_the_rbac_policy_and_group_membership() {
         "POST",
         "/api/catalog/locations",
         &carol,
+        Some(json!({"type": "url", "target": "https://x.example/c.yaml"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    denied(&body, "catalog.entity.create");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/catalog/locations",
+        &alice,
         Some(json!({"type": "url", "target": "https://x.example/c.yaml"})),
     )
     .await;
