@@ -73,14 +73,22 @@ impl Action for GithubRepoPush {
             clone_url: repository["clone_url"].as_str().unwrap_or_default().to_owned(),
             html_url: repository["html_url"].as_str().unwrap_or_default().to_owned(),
         };
-        let author =
-            self.defaults.author(input.push.git_author_name.as_deref(), input.push.git_author_email.as_deref());
-        let message = input.push.git_commit_message.clone().unwrap_or_else(|| "initial commit".to_owned());
+        // Like publish:github, the commit message falls back to `scaffolder.defaultCommitMessage`.
         let key = format!("init.repo.publish.{}.{}", target.owner, target.repo);
-        let hash =
-            repo::push_once(ctx, &client, &credentials, &target, &links, source, &branch, author, &message, &key)
-                .await?;
-        repo::protect(ctx, &client, &target, &branch, &input.protection).await;
+        let hash = repo::push_and_protect(
+            ctx,
+            &client,
+            &credentials,
+            &target,
+            &links,
+            source,
+            &branch,
+            &input.push,
+            &input.protection,
+            &self.defaults,
+            &key,
+        )
+        .await?;
         ctx.output("remoteUrl", json!(links.clone_url));
         ctx.output("repoContentsUrl", json!(format!("{}/blob/{branch}", links.html_url)));
         ctx.output("commitHash", json!(hash));

@@ -77,19 +77,21 @@ impl Action for PublishGithub {
 
         let key = format!("create.github.repo.{}.{}", target.owner, target.repo);
         let links = repo::ensure_repository(ctx, &client, &target, &input.settings, &key).await?;
-        let author =
-            self.defaults.author(input.push.git_author_name.as_deref(), input.push.git_author_email.as_deref());
-        let message = input
-            .push
-            .git_commit_message
-            .clone()
-            .or_else(|| self.defaults.commit_message.clone())
-            .unwrap_or_else(|| "initial commit".to_owned());
         let push_key = format!("push.github.repo.{}.{}", target.owner, target.repo);
-        let hash =
-            repo::push_once(ctx, &client, &credentials, &target, &links, source, &branch, author, &message, &push_key)
-                .await?;
-        repo::protect(ctx, &client, &target, &branch, &input.protection).await;
+        let hash = repo::push_and_protect(
+            ctx,
+            &client,
+            &credentials,
+            &target,
+            &links,
+            source,
+            &branch,
+            &input.push,
+            &input.protection,
+            &self.defaults,
+            &push_key,
+        )
+        .await?;
 
         ctx.output("commitHash", json!(hash));
         ctx.output("remoteUrl", json!(links.clone_url));

@@ -307,11 +307,7 @@ impl PublishGithubPullRequest {
             ctx.set_checkpoint(&key, Value::Null).await?;
             return Ok(None);
         }
-        let message = input
-            .commit_message
-            .clone()
-            .or_else(|| self.defaults.commit_message.clone())
-            .unwrap_or_else(|| input.title.clone());
+        let message = self.defaults.commit_message(input.commit_message.as_deref(), &input.title);
         let mut commit = json!({"message": message, "tree": new_tree, "parents": [base_sha]});
         let configured = input.git_author_name.is_some()
             || input.git_author_email.is_some()

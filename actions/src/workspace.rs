@@ -80,7 +80,7 @@ fn remove_tree(root: &Path) {
 
 /// Backstage's `resolveSafeChildPath(base, path)`: the lexically resolved path, if its real path
 /// is inside `base`'s real path.
-pub(crate) fn resolve_safe_child_path(base: &Path, path: &str) -> Result<PathBuf, PathError> {
+pub fn resolve_safe_child_path(base: &Path, path: &str) -> Result<PathBuf, PathError> {
     if path.contains('\0') {
         return Err(PathError::Nul);
     }

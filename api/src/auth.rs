@@ -26,13 +26,26 @@ impl std::fmt::Debug for StaticToken {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AuthConfig {
     /// `backend.auth.dangerouslyDisableDefaultAuthPolicy`: requests without a token are let in.
     pub disable_default_policy: bool,
     pub static_tokens: Vec<StaticToken>,
     /// Issuers of user tokens: a Backstage installation's auth backend, OIDC providers.
     pub issuers: Vec<TokenIssuer>,
+    /// A token naming an unknown key fetches the issuer's keys again at most this often.
+    pub key_refresh_interval: std::time::Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            disable_default_policy: false,
+            static_tokens: Vec::new(),
+            issuers: Vec::new(),
+            key_refresh_interval: std::time::Duration::from_secs(2),
+        }
+    }
 }
 
 /// The caller, as Backstage's credentials describe it.
@@ -66,7 +79,7 @@ const ILLEGAL: &str = "Could not resolve credentials; caused by AuthenticationEr
 
 impl Authenticator {
     pub fn new(config: AuthConfig) -> Self {
-        let verifier = Verifier::new(config.issuers.clone());
+        let verifier = Verifier::new(config.issuers.clone(), config.key_refresh_interval);
         Authenticator { config, verifier, users: None }
     }
 
@@ -176,7 +189,7 @@ mod tests {
         Authenticator::new(AuthConfig {
             disable_default_policy: disabled,
             static_tokens: vec![StaticToken { token: "secret-token-1".to_owned(), subject: "ci".to_owned() }],
-            issuers: Vec::new(),
+            ..AuthConfig::default()
         })
     }
 

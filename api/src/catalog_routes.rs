@@ -337,13 +337,13 @@ async fn delete_location(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.permissions.require(&principal, "catalog.location.delete", None).await?;
-    let uid = Uuid::parse_str(&id).map_err(|_| ApiError::not_found(format!("Found no location with ID {id}")))?;
-    let catalog = catalog(&state)?;
-    if catalog.location(uid).await?.is_none() {
-        return Err(ApiError::not_found(format!("Found no location with ID {id}")));
+    let missing = || ApiError::not_found(format!("Found no location with ID {id}"));
+    let uid = Uuid::parse_str(&id).map_err(|_| missing())?;
+    match catalog(&state)?.delete_location(uid).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(CatalogError::NotFound(_)) => Err(missing()),
+        Err(error) => Err(error.into()),
     }
-    catalog.delete_location(uid).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// 200 with an empty body, as Backstage answers.

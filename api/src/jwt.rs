@@ -17,8 +17,6 @@ use serde_json::Value;
 
 /// Tokens may be this far outside `exp`/`nbf` (clocks drift).
 const LEEWAY_SECONDS: u64 = 30;
-/// An unknown `kid` refreshes the keys at most this often.
-const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(2);
 /// Keys are fetched again after this long regardless.
 const KEYS_TTL: Duration = Duration::from_secs(3600);
 
@@ -95,6 +93,8 @@ struct Endpoints {
 
 pub(crate) struct Verifier {
     issuers: Vec<TokenIssuer>,
+    /// An unknown `kid` refreshes the keys at most this often.
+    refresh_interval: Duration,
     http: reqwest::Client,
     keys: tokio::sync::Mutex<HashMap<String, Keys>>,
     endpoints: tokio::sync::Mutex<HashMap<usize, Endpoints>>,
@@ -107,12 +107,12 @@ pub(crate) struct Verified<'a> {
 }
 
 impl Verifier {
-    pub fn new(issuers: Vec<TokenIssuer>) -> Self {
+    pub fn new(issuers: Vec<TokenIssuer>, refresh_interval: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .expect("an HTTP client with a timeout builds");
-        Verifier { issuers, http, keys: Default::default(), endpoints: Default::default() }
+        Verifier { issuers, refresh_interval, http, keys: Default::default(), endpoints: Default::default() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -219,7 +219,7 @@ impl Verifier {
         let mut cache = self.keys.lock().await;
         let stale = cache.get(jwks_url).is_none_or(|keys| keys.fetched.elapsed() > KEYS_TTL);
         let missing = cache.get(jwks_url).is_some_and(|keys| find(&keys.set, kid).is_none());
-        let may_refresh = cache.get(jwks_url).is_none_or(|keys| keys.fetched.elapsed() > REFRESH_AT_MOST_EVERY);
+        let may_refresh = cache.get(jwks_url).is_none_or(|keys| keys.fetched.elapsed() > self.refresh_interval);
         if stale || (missing && may_refresh) {
             let document = self.get_json(jwks_url).await?;
             let set: JwkSet = serde_json::from_value(document)

@@ -1,7 +1,7 @@
 //! Who may do what (`permission.enabled`): an RBAC policy in the community RBAC plugin's CSV
 //! format (`p, role, permission, action, allow|deny[, resource]` and `g, member, role`), with group
 //! membership read from the catalog (`spec.memberOf`, `spec.members`, parents, transitively), and
-//! super-users from configuration. The file is read again when it changes.
+//! super-users from configuration. The file is read again on the first request after it changes.
 //!
 //! Decisions: a deny that matches wins over an allow; nothing that matches is a deny. Service
 //! principals (static tokens) are trusted, as Backstage trusts service credentials. The
@@ -10,17 +10,14 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use serde_json::Value;
 use store::Store;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-
-/// The policy file is checked for changes at most this often.
-const RELOAD_CHECK: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Debug, Default)]
 pub struct PermissionConfig {
@@ -112,10 +109,10 @@ fn action_of(permission: &str) -> &'static str {
     }
 }
 
+/// The policy as last read, and what the file looked like then (modified time and length).
 struct Loaded {
-    policy: Policy,
-    modified: Option<SystemTime>,
-    checked: Instant,
+    policy: Arc<Policy>,
+    seen: Option<(SystemTime, u64)>,
 }
 
 pub(crate) struct Permissions {
@@ -124,43 +121,102 @@ pub(crate) struct Permissions {
     loaded: Mutex<Loaded>,
 }
 
+/// What one caller may do, worked out once per request: the policy and the caller's roles.
+enum Caller {
+    /// Permissions are off, a service, or a super-user.
+    Everything,
+    /// No credentials at all.
+    Nothing,
+    User {
+        policy: Arc<Policy>,
+        roles: HashSet<String>,
+    },
+}
+
+impl Caller {
+    fn allows(&self, permission: &str, resource: Option<&str>) -> bool {
+        let (policy, roles) = match self {
+            Caller::Everything => return true,
+            Caller::Nothing => return false,
+            Caller::User { policy, roles } => (policy, roles),
+        };
+        if permission == "scaffolder.template.run" && !policy.names(permission) {
+            return true;
+        }
+        let action = action_of(permission);
+        let resource = resource.map(str::to_lowercase);
+        let mut matching = policy
+            .rules
+            .iter()
+            .filter(|r| roles.contains(&r.role) && r.permission == permission && r.action == action)
+            .filter(|r| r.resource.is_none() || r.resource == resource)
+            .peekable();
+        matching.peek().is_some() && matching.all(|r| r.allow)
+    }
+}
+
+fn denied(permission: &str, resource: Option<&str>) -> ApiError {
+    let on = resource.map(|r| format!(" on {r}")).unwrap_or_default();
+    ApiError::not_allowed(format!("You are not allowed to {permission}{on}"))
+}
+
 impl Permissions {
     /// Reads the policy file now. The configuration check refuses a broken file at start-up;
     /// one broken since then leaves an empty policy, which allows nothing.
     pub fn new(config: PermissionConfig, store: Store) -> Self {
-        let (policy, modified) = match &config.policy_file {
+        let (policy, seen) = match &config.policy_file {
             Some(path) if config.enabled => read_policy(path).unwrap_or_else(|error| {
                 tracing::error!(%error, "the permission policy cannot be read; nothing is allowed until it can");
                 (Policy::default(), None)
             }),
             _ => (Policy::default(), None),
         };
-        Permissions { config, store, loaded: Mutex::new(Loaded { policy, modified, checked: Instant::now() }) }
+        Permissions { config, store, loaded: Mutex::new(Loaded { policy: Arc::new(policy), seen }) }
     }
 
-    /// The policy, read again when the file changed (a broken edit keeps the previous one).
-    fn policy(&self) -> Policy {
+    /// The policy, read again when the file changed since it was last seen (one `stat` per
+    /// request); a broken edit keeps the previous policy.
+    fn policy(&self) -> Arc<Policy> {
         let mut loaded = self.loaded.lock().expect("policy lock");
-        if let Some(path) = &self.config.policy_file
-            && loaded.checked.elapsed() >= RELOAD_CHECK
-        {
-            loaded.checked = Instant::now();
-            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-            if modified != loaded.modified {
+        if let Some(path) = &self.config.policy_file {
+            let seen = file_signature(path);
+            if seen != loaded.seen {
+                loaded.seen = seen;
                 match read_policy(path) {
-                    Ok((policy, modified)) => {
+                    Ok((policy, _)) => {
                         tracing::info!(path = %path.display(), "permission policy reloaded");
-                        loaded.policy = policy;
-                        loaded.modified = modified;
+                        loaded.policy = Arc::new(policy);
                     }
                     Err(error) => {
-                        tracing::error!(%error, "the permission policy file is broken; keeping the previous policy");
-                        loaded.modified = modified;
+                        tracing::error!(%error, "the permission policy file is broken; keeping the previous policy")
                     }
                 }
             }
         }
         loaded.policy.clone()
+    }
+
+    async fn caller(&self, principal: &Principal) -> Result<Caller, ApiError> {
+        if !self.config.enabled {
+            return Ok(Caller::Everything);
+        }
+        let user = match principal {
+            Principal::Service { .. } => return Ok(Caller::Everything),
+            Principal::None => return Ok(Caller::Nothing),
+            Principal::User { entity_ref, .. } => entity_ref.to_lowercase(),
+        };
+        if self.config.super_users.iter().any(|u| u.eq_ignore_ascii_case(&user)) {
+            return Ok(Caller::Everything);
+        }
+        let policy = self.policy();
+        let identities = self.identities(&user).await?;
+        let roles = policy
+            .members
+            .iter()
+            .filter(|(member, _)| identities.contains(member))
+            .map(|(_, role)| role.clone())
+            .collect();
+        Ok(Caller::User { policy, roles })
     }
 
     /// Whether `principal` may `permission` (on `resource`, for resource permissions).
@@ -170,37 +226,7 @@ impl Permissions {
         permission: &str,
         resource: Option<&str>,
     ) -> Result<bool, ApiError> {
-        if !self.config.enabled {
-            return Ok(true);
-        }
-        let user = match principal {
-            Principal::Service { .. } => return Ok(true),
-            Principal::None => return Ok(false),
-            Principal::User { entity_ref, .. } => entity_ref.to_lowercase(),
-        };
-        if self.config.super_users.iter().any(|u| u.eq_ignore_ascii_case(&user)) {
-            return Ok(true);
-        }
-        let policy = self.policy();
-        if permission == "scaffolder.template.run" && !policy.names(permission) {
-            return Ok(true);
-        }
-        let identities = self.identities(&user).await?;
-        let roles: HashSet<&str> = policy
-            .members
-            .iter()
-            .filter(|(member, _)| identities.contains(member))
-            .map(|(_, role)| role.as_str())
-            .collect();
-        let action = action_of(permission);
-        let resource = resource.map(str::to_lowercase);
-        let matching: Vec<&PolicyRule> = policy
-            .rules
-            .iter()
-            .filter(|r| roles.contains(r.role.as_str()) && r.permission == permission && r.action == action)
-            .filter(|r| r.resource.is_none() || r.resource == resource)
-            .collect();
-        Ok(!matching.iter().any(|r| !r.allow) && matching.iter().any(|r| r.allow))
+        Ok(self.caller(principal).await?.allows(permission, resource))
     }
 
     /// 403 with Backstage's envelope unless allowed.
@@ -210,11 +236,17 @@ impl Permissions {
         permission: &str,
         resource: Option<&str>,
     ) -> Result<(), ApiError> {
-        if self.allowed(principal, permission, resource).await? {
-            return Ok(());
+        self.require_all(principal, &[(permission, resource)]).await
+    }
+
+    /// Every check of one request, with the caller's roles worked out once; the first denial is
+    /// the answer.
+    pub async fn require_all(&self, principal: &Principal, checks: &[(&str, Option<&str>)]) -> Result<(), ApiError> {
+        let caller = self.caller(principal).await?;
+        match checks.iter().find(|(permission, resource)| !caller.allows(permission, *resource)) {
+            Some((permission, resource)) => Err(denied(permission, *resource)),
+            None => Ok(()),
         }
-        let on = resource.map(|r| format!(" on {r}")).unwrap_or_default();
-        Err(ApiError::not_allowed(format!("You are not allowed to {permission}{on}")))
     }
 
     /// Reading a task: one's own always; anyone else's with `scaffolder.task.read`.
@@ -282,10 +314,17 @@ fn user_ref(text: &str) -> String {
         .unwrap_or_default()
 }
 
-fn read_policy(path: &PathBuf) -> Result<(Policy, Option<SystemTime>), String> {
+/// What says the file changed: its modified time and length.
+fn file_signature(path: &PathBuf) -> Option<(SystemTime, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
+}
+
+fn read_policy(path: &PathBuf) -> Result<(Policy, Option<(SystemTime, u64)>), String> {
+    let seen = file_signature(path);
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let policy = Policy::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((policy, std::fs::metadata(path).and_then(|m| m.modified()).ok()))
+    Ok((policy, seen))
 }
 
 #[cfg(test)]

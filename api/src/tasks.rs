@@ -45,15 +45,16 @@ pub async fn create_task(
     let reference =
         EntityRef::parse(template_ref, Some("template"), None).map_err(|e| ApiError::input(e.to_string()))?;
     let found = find_template(&state.store, &reference).await?;
-    let permissions = &state.permissions;
-    permissions.require(&principal, "scaffolder.task.create", None).await?;
-    permissions.require(&principal, "scaffolder.template.run", Some(&found.entity_ref)).await?;
-    // Running a template means reading its parameters and steps.
-    permissions.require(&principal, "scaffolder.template.parameter.read", None).await?;
-    permissions.require(&principal, "scaffolder.template.step.read", None).await?;
-    for action in found.template.steps().iter().map(|step| step.action()) {
-        permissions.require(&principal, "scaffolder.action.execute", Some(action)).await?;
-    }
+    // Running a template means reading its parameters and steps, and executing each action.
+    let mut checks: Vec<(&str, Option<&str>)> = vec![
+        ("scaffolder.task.create", None),
+        ("scaffolder.template.run", Some(&found.entity_ref)),
+        ("scaffolder.template.parameter.read", None),
+        ("scaffolder.template.step.read", None),
+    ];
+    let steps = found.template.steps();
+    checks.extend(steps.iter().map(|step| ("scaffolder.action.execute", Some(step.action()))));
+    state.permissions.require_all(&principal, &checks).await?;
     let user_ref = principal.user_ref().map(str::to_owned);
     tracing::info!(template = %found.entity_ref, created_by = ?user_ref, "Scaffolding task for {}", found.entity_ref);
 

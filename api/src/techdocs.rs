@@ -151,14 +151,10 @@ async fn entity_metadata(
     Ok(Json(value))
 }
 
-/// `relative` under `root`, if its real path stays inside `root`'s real path.
+/// `relative` under `root`, if it is a file whose real path stays inside `root` (the same proof
+/// task workspaces get).
 fn contained(root: &FsPath, relative: &str) -> Option<PathBuf> {
-    if relative.contains('\0') {
-        return None;
-    }
-    let real_root = root.canonicalize().ok()?;
-    let real = root.join(relative).canonicalize().ok()?;
-    (real.starts_with(&real_root) && real.is_file()).then_some(real)
+    actions::resolve_safe_child_path(root, relative).ok().filter(|path| path.is_file())
 }
 
 async fn serve(state: &AppState, site: &Site, relative: &str, headers: &HeaderMap) -> Result<Response, ApiError> {

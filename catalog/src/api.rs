@@ -6,26 +6,20 @@ use std::sync::Arc;
 use actions::StepError;
 use async_trait::async_trait;
 use serde_json::Value;
-use store::Store;
 use templates::EntityRef;
 
 use crate::{Catalog, CatalogError};
 
 /// Reads entities from the catalog tables of the service's own database and registers
-/// locations through `catalog` (when given).
+/// locations through the catalog module.
 #[derive(Clone)]
 pub struct StoreCatalog {
-    store: Store,
-    catalog: Option<Arc<Catalog>>,
+    catalog: Arc<Catalog>,
 }
 
 impl StoreCatalog {
-    pub fn new(store: Store) -> Self {
-        StoreCatalog { store, catalog: None }
-    }
-
     pub fn with_catalog(catalog: Arc<Catalog>) -> Self {
-        StoreCatalog { store: catalog.store().clone(), catalog: Some(catalog) }
+        StoreCatalog { catalog }
     }
 }
 
@@ -34,7 +28,8 @@ impl actions::CatalogApi for StoreCatalog {
     /// In-process: the caller was authenticated by the API that created the task.
     async fn entity(&self, reference: &EntityRef, _token: Option<&str>) -> Result<Option<Value>, String> {
         let row = self
-            .store
+            .catalog
+            .store()
             .entity_get(&reference.kind, &reference.namespace, &reference.name)
             .await
             .map_err(|e| format!("the catalog cannot be read: {e}"))?;
@@ -45,10 +40,7 @@ impl actions::CatalogApi for StoreCatalog {
     }
 
     async fn add_location(&self, target: &str, dry_run: bool, _token: Option<&str>) -> Result<Vec<Value>, StepError> {
-        let Some(catalog) = &self.catalog else {
-            return Err(StepError::new("NotImplementedError", format!("There is no catalog to register {target} in")));
-        };
-        match catalog.add_location("url", target, dry_run).await {
+        match self.catalog.add_location("url", target, dry_run).await {
             Ok(added) => Ok(added.entities),
             Err(error) => Err(step_error(error)),
         }

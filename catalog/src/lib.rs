@@ -229,8 +229,7 @@ impl Catalog {
             .filter_map(|l| std::fs::canonicalize(cwd.join(&l.target)).ok())
             .filter_map(|path| path.parent().map(Path::to_path_buf))
             .collect();
-        let real = real_path(Path::new(target));
-        if roots.iter().any(|root| real.starts_with(root)) {
+        if roots.iter().any(|root| actions::resolve_safe_child_path(root, target).is_ok()) {
             return Ok(());
         }
         Err(CatalogError::Input(format!(
@@ -593,36 +592,6 @@ fn etag(value: &Value) -> String {
     use sha1::Digest;
     let digest = sha1::Sha1::digest(value.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The real path of `path`, judged by its nearest existing ancestor when it does not exist.
-fn real_path(path: &Path) -> PathBuf {
-    let mut lexical = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::ParentDir => {
-                lexical.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => lexical.push(other.as_os_str()),
-        }
-    }
-    let mut existing = lexical.clone();
-    let mut rest = Vec::new();
-    while std::fs::canonicalize(&existing).is_err() {
-        match (existing.file_name().map(|n| n.to_owned()), existing.parent().map(Path::to_path_buf)) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                existing = parent;
-            }
-            _ => return lexical,
-        }
-    }
-    let mut real = std::fs::canonicalize(&existing).unwrap_or(existing);
-    for name in rest.into_iter().rev() {
-        real.push(name);
-    }
-    real
 }
 
 /// Absolute form of a `file` target given through the API or configuration.

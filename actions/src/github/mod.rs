@@ -240,16 +240,27 @@ impl Github {
         Some(GithubUrl { host: host.to_owned(), owner: owner.to_owned(), repo: repo.to_owned(), reference, path })
     }
 
-    /// A client for reading `location`: with a token when one is available, anonymous otherwise
-    /// (public repositories).
-    async fn reader(&self, location: &GithubUrl, token: Option<&str>) -> Result<GithubClient, StepError> {
+    /// Where and as whom to read `location`: the API base and a token when one is available,
+    /// none otherwise (public repositories are readable anonymously).
+    pub(crate) async fn read_access(
+        &self,
+        location: &GithubUrl,
+        token: Option<&str>,
+    ) -> Result<(String, Option<Secret>), StepError> {
         match self.credentials(&location.host, &location.owner, &location.repo, token).await {
-            Ok(credentials) => self.client(&credentials),
+            Ok(credentials) => Ok((credentials.api_base_url, Some(credentials.token))),
             Err(error) if error.message.starts_with("No token available") => {
-                let integration = self.integration(&location.host).expect("parse_url checked the host");
-                GithubClient::anonymous(&integration.api_base_url, self.retry)
+                Ok((self.integration(&location.host).expect("parse_url checked the host").api_base_url.clone(), None))
             }
             Err(error) => Err(error),
+        }
+    }
+
+    /// A client for reading `location`.
+    async fn reader(&self, location: &GithubUrl, token: Option<&str>) -> Result<GithubClient, StepError> {
+        match self.read_access(location, token).await? {
+            (api, Some(token)) => GithubClient::with_token(&api, token.expose(), self.retry),
+            (api, None) => GithubClient::anonymous(&api, self.retry),
         }
     }
 

@@ -139,6 +139,11 @@ pub struct GitDefaults {
 }
 
 impl GitDefaults {
+    /// The step's commit message, else `scaffolder.defaultCommitMessage`, else `fallback`.
+    pub(crate) fn commit_message(&self, input: Option<&str>, fallback: &str) -> String {
+        input.or(self.commit_message.as_deref()).unwrap_or(fallback).to_owned()
+    }
+
     /// Input, else configuration, else Backstage's fallbacks.
     pub(crate) fn author(&self, name: Option<&str>, email: Option<&str>) -> Author {
         let pick = |input: Option<&str>, config: &Option<String>, fallback: &str| {
@@ -525,6 +530,30 @@ fn check_clone_url(clone_url: &str, credentials: &Credentials) -> Result<(), Ste
 }
 
 /// Branch protection, as Backstage sets it; failures are warnings, never fatal.
+/// What `publish:github` and `github:repo:push` do once the repository exists: push `source`
+/// once (checkpointed under `checkpoint`) as the configured author, then protect `branch`.
+/// Returns the commit hash.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn push_and_protect(
+    ctx: &ActionContext<'_>,
+    client: &GithubClient,
+    credentials: &Credentials,
+    target: &Target,
+    links: &RepoLinks,
+    source: std::path::PathBuf,
+    branch: &str,
+    push: &PushSettings,
+    protection: &Protection,
+    defaults: &GitDefaults,
+    checkpoint: &str,
+) -> Result<String, StepError> {
+    let author = defaults.author(push.git_author_name.as_deref(), push.git_author_email.as_deref());
+    let message = defaults.commit_message(push.git_commit_message.as_deref(), "initial commit");
+    let hash = push_once(ctx, client, credentials, target, links, source, branch, author, &message, checkpoint).await?;
+    protect(ctx, client, target, branch, protection).await;
+    Ok(hash)
+}
+
 pub(crate) async fn protect(
     ctx: &ActionContext<'_>,
     client: &GithubClient,

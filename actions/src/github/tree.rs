@@ -35,13 +35,7 @@ impl Github {
             location.repo,
             location.reference
         );
-        let (api, token) = match self.credentials(&location.host, &location.owner, &location.repo, token).await {
-            Ok(credentials) => (credentials.api_base_url, Some(credentials.token)),
-            Err(error) if error.message.starts_with("No token available") => {
-                (self.integration(&location.host).expect("parse_url checked the host").api_base_url.clone(), None)
-            }
-            Err(error) => return Err(error),
-        };
+        let (api, token) = self.read_access(location, token).await?;
         let reference = match location.reference.as_str() {
             "HEAD" => String::new(),
             other => format!("/{other}"),

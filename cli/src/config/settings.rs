@@ -275,7 +275,12 @@ fn auth(r: &Reader<'_>, found: bool) -> Result<AuthConfig, ConfigError> {
         // The embedded default (no configuration at all) runs without tokens, on loopback only.
         None => !found,
     };
-    Ok(AuthConfig { disable_default_policy: disable, static_tokens, issuers: token_issuers(r)? })
+    Ok(AuthConfig {
+        disable_default_policy: disable,
+        static_tokens,
+        issuers: token_issuers(r)?,
+        ..AuthConfig::default()
+    })
 }
 
 fn environment(r: &Reader<'_>) -> Result<actions::Environment, ConfigError> {

@@ -114,7 +114,7 @@ async fn api_with(store: Store, config: ApiConfig, auth: AuthConfig) -> Api {
         store: store.clone(),
         runner: Arc::new(Runner::new(
             Arc::new(Registry::builtin(&RegistryConfig {
-                catalog: Arc::new(catalog::StoreCatalog::new(store.clone())),
+                catalog: Arc::new(catalog::StoreCatalog::with_catalog(catalog.clone())),
                 ..RegistryConfig::default()
             })),
             RunnerConfig::default(),
@@ -133,7 +133,7 @@ fn open_auth() -> AuthConfig {
     AuthConfig {
         disable_default_policy: true,
         static_tokens: vec![StaticToken { token: "static-token-123".to_owned(), subject: "ci".to_owned() }],
-        issuers: Vec::new(),
+        ..AuthConfig::default()
     }
 }
 

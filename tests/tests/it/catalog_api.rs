@@ -88,11 +88,7 @@ struct Rig {
 
 impl Rig {
     async fn new(store: Store) -> Rig {
-        Self::with_auth(
-            store,
-            AuthConfig { disable_default_policy: true, static_tokens: Vec::new(), issuers: Vec::new() },
-        )
-        .await
+        Self::with_auth(store, AuthConfig { disable_default_policy: true, ..AuthConfig::default() }).await
     }
 
     async fn with_auth(store: Store, auth: AuthConfig) -> Rig {
@@ -605,7 +601,7 @@ async fn the_catalog_needs_credentials_like_the_scaffolder() {
     let auth = AuthConfig {
         disable_default_policy: false,
         static_tokens: vec![StaticToken { token: "static-token-123".to_owned(), subject: "ci".to_owned() }],
-        issuers: Vec::new(),
+        ..AuthConfig::default()
     };
     let rig = Rig::with_auth(sqlite_memory().await, auth).await;
     let (status, _, body) = rig.send("GET", "/api/catalog/entities", None, None).await;
@@ -625,11 +621,11 @@ async fn catalog_register_reaches_a_remote_catalog_over_http() {
     use actions::CatalogApi;
     let auth = AuthConfig {
         disable_default_policy: false,
-        issuers: Vec::new(),
         static_tokens: vec![StaticToken {
             token: "user-token-456".to_owned(),
             subject: "user:default/alice".to_owned(),
         }],
+        ..AuthConfig::default()
     };
     let rig = Rig::with_auth(sqlite_memory().await, auth).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -46,7 +46,10 @@ async fn serve(work: &Path) -> String {
     let store = sqlite_memory().await;
     let runner = Runner::new(
         Arc::new(Registry::builtin(&RegistryConfig {
-            catalog: Arc::new(catalog::StoreCatalog::new(store.clone())),
+            catalog: Arc::new(catalog::StoreCatalog::with_catalog(Arc::new(catalog::Catalog::new(
+                store.clone(),
+                catalog::CatalogConfig::default(),
+            )))),
             ..RegistryConfig::default()
         })),
         RunnerConfig::default(),
@@ -56,7 +59,7 @@ async fn serve(work: &Path) -> String {
         runner: Arc::new(runner),
         working_directory: work.to_path_buf(),
         catalog: None,
-        auth: AuthConfig { disable_default_policy: true, static_tokens: Vec::new(), issuers: Vec::new() },
+        auth: AuthConfig { disable_default_policy: true, ..AuthConfig::default() },
         config: ApiConfig::default(),
         worker_health: None,
         metrics: None,

@@ -64,7 +64,7 @@ async fn sites_are_served_from_the_publish_directory_and_stay_inside_it() {
         runner: Arc::new(Runner::new(Arc::new(Registry::builtin(&RegistryConfig::default())), RunnerConfig::default())),
         working_directory: dir.path().join("work"),
         catalog: Some(Arc::new(catalog)),
-        auth: AuthConfig { disable_default_policy: true, static_tokens: Vec::new(), issuers: Vec::new() },
+        auth: AuthConfig { disable_default_policy: true, ..AuthConfig::default() },
         config: ApiConfig {
             techdocs: api::TechDocsConfig { publish_directory: Some(dir.path().join("site")), s3: None },
             ..ApiConfig::default()
@@ -198,7 +198,7 @@ async fn sites_are_served_from_an_s3_compatible_bucket() {
         runner: Arc::new(Runner::new(Arc::new(Registry::builtin(&RegistryConfig::default())), RunnerConfig::default())),
         working_directory: dir.path().join("work"),
         catalog: None,
-        auth: AuthConfig { disable_default_policy: true, static_tokens: Vec::new(), issuers: Vec::new() },
+        auth: AuthConfig { disable_default_policy: true, ..AuthConfig::default() },
         config: ApiConfig {
             techdocs: api::TechDocsConfig { publish_directory: None, s3: Some(s3) },
             ..ApiConfig::default()
