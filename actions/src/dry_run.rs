@@ -158,13 +158,17 @@ impl Contents {
         let path = resolve_safe_child_path(parent, name)?;
         std::fs::create_dir_all(&path).map_err(|e| crate::files::io_error(e, &path))?;
         let contents = Contents { path };
+        // Each uploaded path must stay inside the contents directory; the budget here is only the
+        // writer's bookkeeping (the request's size was bounded where it was read).
+        let mut writer = crate::files::TreeWriter::new(&contents.path);
+        let unbounded = crate::files::Budget::new(crate::files::WorkspaceLimits {
+            max_files: u64::MAX,
+            max_bytes: u64::MAX,
+            max_render_bytes: u64::MAX,
+        });
         for file in files {
-            // Each uploaded path must stay inside the contents directory.
-            let target = resolve_safe_child_path(&contents.path, &file.path)?;
-            if let Some(directory) = target.parent() {
-                std::fs::create_dir_all(directory).map_err(|e| crate::files::io_error(e, directory))?;
-            }
-            std::fs::write(&target, &file.content).map_err(|e| crate::files::io_error(e, &target))?;
+            let (target, existing) = writer.target(&file.path)?;
+            writer.write(&target, existing, &file.content, None, &unbounded)?;
         }
         Ok(contents)
     }

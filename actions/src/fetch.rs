@@ -104,6 +104,20 @@ impl Fetcher {
         }
     }
 
+    /// The directory a local source names (checked to be one), or `None` for a remote source.
+    pub fn local_tree<'s>(&self, source: &'s Source) -> Result<Option<&'s Path>, StepError> {
+        match source {
+            Source::Local(path) => {
+                let metadata = std::fs::metadata(path).map_err(|e| crate::files::io_error(e, path))?;
+                if !metadata.is_dir() {
+                    return Err(StepError::input(format!("{} is not a directory", path.display())));
+                }
+                Ok(Some(path))
+            }
+            Source::Remote(_) => Ok(None),
+        }
+    }
+
     /// Copies a directory tree into `target`.
     pub async fn fetch_tree(
         &self,
@@ -114,11 +128,8 @@ impl Fetcher {
     ) -> Result<Vec<String>, StepError> {
         match source {
             Source::Local(path) => {
-                let metadata = std::fs::metadata(path).map_err(|e| crate::files::io_error(e, path))?;
-                if !metadata.is_dir() {
-                    return Err(StepError::input(format!("{} is not a directory", path.display())));
-                }
-                copy_tree(path, target, budget)
+                self.local_tree(source)?;
+                crate::files::blocking(|| copy_tree(path, target, budget))
             }
             Source::Remote(url) => {
                 self.check_allowed(url)?;

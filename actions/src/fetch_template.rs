@@ -13,7 +13,7 @@ use templates::{RenderContext, RenderOptions, Renderer};
 
 use crate::action::{Action, ActionContext, ActionExample, StepError};
 use crate::fetch::Fetcher;
-use crate::files::{EntryKind, copy_link, is_binary, list_tree, write_file};
+use crate::files::{EntryKind, Existing, TreeWriter, blocking, is_binary_bytes, link_stays_inside, list_tree};
 use crate::schema::schema_of;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -124,20 +124,42 @@ impl Action for FetchTemplate {
         }
 
         ctx.info("Fetching template content from remote URL");
-        let scratch = ctx.temporary_directory()?;
-        let template_dir = scratch.path().join("template");
         let source = self.fetcher.resolve(ctx.template_info.and_then(|t| t["baseUrl"].as_str()), &input.url)?;
         ctx.check_stop()?;
-        let skipped = self.fetcher.fetch_tree(&source, &template_dir, ctx.budget, input.token.as_deref()).await?;
-        for link in skipped {
-            ctx.warn(&format!("Skipping the symbolic link {link}: it points outside the skeleton"));
-        }
+        // A skeleton in the template's own directory is read where it is; a remote one is
+        // fetched into a scratch directory first. Either way, links that lead out of the
+        // skeleton are skipped with a warning.
+        let (template_dir, _scratch, entries) = match self.fetcher.local_tree(&source)? {
+            Some(dir) => {
+                let mut entries = blocking(|| list_tree(dir)).map_err(|e| crate::files::io_error(e, dir))?;
+                entries.retain(|entry| {
+                    let inside = entry.kind != EntryKind::Symlink || link_stays_inside(dir, &entry.relative);
+                    if !inside {
+                        ctx.warn(&format!(
+                            "Skipping the symbolic link {}: it points outside the skeleton",
+                            entry.relative
+                        ));
+                    }
+                    inside
+                });
+                (dir.to_path_buf(), None, entries)
+            }
+            None => {
+                let scratch = ctx.temporary_directory()?;
+                let dir = scratch.path().join("template");
+                let skipped = self.fetcher.fetch_tree(&source, &dir, ctx.budget, input.token.as_deref()).await?;
+                for link in skipped {
+                    ctx.warn(&format!("Skipping the symbolic link {link}: it points outside the skeleton"));
+                }
+                let entries = blocking(|| list_tree(&dir)).map_err(|e| crate::files::io_error(e, &dir))?;
+                (dir, Some(scratch), entries)
+            }
+        };
         if output_dir.starts_with(&template_dir) {
             return Err(StepError::input("targetPath must not be within template path"));
         }
 
         ctx.info("Listing files and directories in template");
-        let entries = list_tree(&template_dir).map_err(|e| crate::files::io_error(e, &template_dir))?;
         let copy_only = glob_set(input.copy_without_templating.as_deref().unwrap_or_default())?;
 
         let values = Value::Object(input.values.clone().unwrap_or_default());
@@ -152,81 +174,107 @@ impl Action for FetchTemplate {
         );
         let context = RenderContext::new().with(if cookiecutter { "cookiecutter" } else { "values" }, values);
         let replace = input.replace == Some(true);
+        let mut writer = TreeWriter::new(&output_dir);
 
-        for entry in entries {
-            ctx.check_stop()?;
-            let location = entry.relative.as_str();
-            let (render_contents, mut output_path) = match &extension {
-                Some(extension) => {
-                    let matches = extname(location) == extension.as_str();
-                    let stripped = if matches {
-                        location[..location.len() - extension.len()].to_owned()
-                    } else {
-                        location.to_owned()
-                    };
-                    (matches, stripped)
+        // Rendering and writing block: off the async executor's worker thread.
+        blocking(|| {
+            for entry in entries {
+                ctx.check_stop()?;
+                let location = entry.relative.as_str();
+                let (render_contents, mut output_path) = match &extension {
+                    Some(extension) => {
+                        let matches = extname(location) == extension.as_str();
+                        let stripped = if matches {
+                            location[..location.len() - extension.len()].to_owned()
+                        } else {
+                            location.to_owned()
+                        };
+                        (matches, stripped)
+                    }
+                    None => (!copy_only.matches(location.trim_end_matches('/')), location.to_owned()),
+                };
+                // Paths are always rendered (names like `${{ values.name }}.md`).
+                output_path = renderer.render_text(&output_path, &context).map_err(|e| render_error(location, e))?;
+                if output_path.is_empty() || output_path.starts_with('/') || output_path.contains("//") {
+                    continue;
                 }
-                None => (!copy_only.matches(location.trim_end_matches('/')), location.to_owned()),
-            };
-            // Paths are always rendered (names like `${{ values.name }}.md`).
-            output_path = renderer.render_text(&output_path, &context).map_err(|e| render_error(location, e))?;
-            if output_path.is_empty() || output_path.starts_with('/') || output_path.contains("//") {
-                continue;
-            }
-            let target = crate::workspace::resolve_safe_child_path(&output_dir, &output_path)?;
-            if std::fs::symlink_metadata(&target).is_ok() && !replace {
-                continue;
-            }
-            if !render_contents && extension.is_none() {
-                ctx.info(&format!("Copying file/directory {location} without processing."));
-            }
-            let source_path = template_dir.join(location.trim_end_matches('/'));
-            match entry.kind {
-                EntryKind::Directory => {
-                    ctx.info(&format!("Writing directory {location} to template output path."));
-                    std::fs::create_dir_all(&target).map_err(|e| crate::files::io_error(e, &target))?;
+                let (target, existing) = writer.target(&output_path)?;
+                if existing != Existing::Nothing && !replace {
+                    if entry.kind == EntryKind::Directory {
+                        writer.adopt_dir(&target);
+                    }
+                    continue;
                 }
-                EntryKind::Symlink => {
-                    ctx.info(&format!("Copying file binary or symbolic link at {location}, to template output path."));
-                    copy_link(&source_path, &target, ctx.budget)?;
+                if !render_contents && extension.is_none() {
+                    ctx.info(&format!("Copying file/directory {location} without processing."));
                 }
-                EntryKind::File => {
-                    write_entry(ctx, &renderer, &context, location, &source_path, &target, render_contents)?;
+                let source_path = template_dir.join(location.trim_end_matches('/'));
+                match entry.kind {
+                    EntryKind::Directory => {
+                        ctx.info(&format!("Writing directory {location} to template output path."));
+                        writer.create_dir(&target)?;
+                    }
+                    EntryKind::Symlink => {
+                        ctx.info(&format!(
+                            "Copying file binary or symbolic link at {location}, to template output path."
+                        ));
+                        writer.link(&source_path, &target, existing, ctx.budget)?;
+                    }
+                    EntryKind::File => {
+                        let file = Output { writer: &mut writer, target: &target, existing };
+                        write_entry(ctx, &renderer, &context, location, &source_path, file, render_contents)?;
+                    }
                 }
             }
-        }
+            Ok::<(), StepError>(())
+        })?;
         ctx.info(&format!("Template result written to {}", output_dir.display()));
         Ok(())
     }
 }
 
+/// Where one file goes.
+struct Output<'a> {
+    writer: &'a mut TreeWriter,
+    target: &'a Path,
+    existing: Existing,
+}
+
+/// One skeleton file: binary files and files left untemplated are copied by the kernel; text is
+/// read once (its first block tells binary from text), rendered and written.
 fn write_entry(
     ctx: &ActionContext<'_>,
     renderer: &Renderer,
     context: &RenderContext,
     location: &str,
     source: &Path,
-    target: &Path,
+    output: Output<'_>,
     render_contents: bool,
 ) -> Result<(), StepError> {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    let metadata = std::fs::metadata(source).map_err(|e| crate::files::io_error(e, source))?;
+    let io = |e| crate::files::io_error(e, source);
+    let mut file = std::fs::File::open(source).map_err(io)?;
+    let metadata = file.metadata().map_err(io)?;
     let mode = metadata.permissions().mode();
-    if is_binary(source).map_err(|e| crate::files::io_error(e, source))? {
+    let mut head = Vec::with_capacity(512);
+    (&mut file).take(512).read_to_end(&mut head).map_err(io)?;
+    if is_binary_bytes(&head) {
         ctx.info(&format!("Copying file binary or symbolic link at {location}, to template output path."));
-        let bytes = std::fs::read(source).map_err(|e| crate::files::io_error(e, source))?;
-        return write_file(target, &bytes, Some(mode), ctx.budget);
+        return output.writer.copy(source, output.target, output.existing, metadata.len(), ctx.budget);
     }
     ctx.info(&format!("Writing file {location} to template output path with mode {mode}."));
-    let bytes = std::fs::read(source).map_err(|e| crate::files::io_error(e, source))?;
+    if !render_contents {
+        // Written as it is, byte for byte (Backstage writes the Buffer it read).
+        return output.writer.copy(source, output.target, output.existing, metadata.len(), ctx.budget);
+    }
+    ctx.budget.check_room(metadata.len())?;
+    let mut bytes = head;
+    file.read_to_end(&mut bytes).map_err(io)?;
     // Read as UTF-8 like Node does: invalid sequences become U+FFFD.
     let text = String::from_utf8_lossy(&bytes);
-    let contents = if render_contents {
-        renderer.render_text(&text, context).map_err(|e| render_error(location, e))?
-    } else {
-        text.into_owned()
-    };
-    write_file(target, contents.as_bytes(), Some(mode), ctx.budget)
+    let contents = renderer.render_text(&text, context).map_err(|e| render_error(location, e))?;
+    output.writer.write(output.target, output.existing, contents.as_bytes(), Some(mode), ctx.budget)
 }
 
 /// Node's `path.extname` of a `/`-separated path (trailing `/` ignored).

@@ -2,12 +2,25 @@
 //! tree keeping links that stay inside it, telling binary files from text as Backstage does, and
 //! the per-task budget that stops a template from filling the disk.
 
-use std::io::Read;
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::action::StepError;
-use crate::workspace::resolve_safe_child_path;
+use crate::workspace::{PathError, normalize, resolve_safe_child_path};
+
+/// Runs file-system work (or rendering) that blocks. On a multi-threaded runtime the worker thread
+/// first hands its other tasks to the rest of the pool, so a template writing thousands of files
+/// never stalls the HTTP server, the event writer or the heartbeats; elsewhere (single-threaded
+/// tests) it simply runs.
+pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
 
 /// `scaffolder.workspaceLimits`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +52,18 @@ impl Budget {
 
     pub fn limits(&self) -> WorkspaceLimits {
         self.limits
+    }
+
+    /// Refuses, without charging, a file of `bytes` that could not fit any more: checked before a
+    /// large file is read into memory.
+    pub fn check_room(&self, bytes: u64) -> Result<(), StepError> {
+        if self.bytes.load(Ordering::Relaxed).saturating_add(bytes) > self.limits.max_bytes {
+            return Err(StepError::error(format!(
+                "The task would write more than {} bytes (scaffolder.workspaceLimits.maxBytes)",
+                self.limits.max_bytes
+            )));
+        }
+        Ok(())
     }
 
     /// Records a file of `bytes` about to be written; refuses once a limit would be passed.
@@ -104,20 +129,26 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Entry>) -> std::io::Result<()> {
 
 /// Copies the tree at `source` into `target` (created if missing). Files keep their mode; links
 /// are copied as links when what they point to stays inside `source`, and skipped otherwise.
-/// Returns the links that were skipped.
+/// Every written path is proven inside `target` (a link already there cannot lead a write
+/// elsewhere). Returns the links that were skipped.
 pub fn copy_tree(source: &Path, target: &Path, budget: &Budget) -> Result<Vec<String>, StepError> {
     let entries = list_tree(source).map_err(|e| io_error(e, source))?;
-    std::fs::create_dir_all(target).map_err(|e| io_error(e, target))?;
+    let mut writer = TreeWriter::new(target);
+    writer.create_dir(target)?;
     let mut skipped = Vec::new();
     for entry in entries {
-        let from = source.join(entry.relative.trim_end_matches('/'));
-        let to = target.join(entry.relative.trim_end_matches('/'));
+        let relative = entry.relative.trim_end_matches('/');
+        let from = source.join(relative);
+        let (to, existing) = writer.target(relative)?;
         match entry.kind {
-            EntryKind::Directory => std::fs::create_dir_all(&to).map_err(|e| io_error(e, &to))?,
-            EntryKind::File => copy_file(&from, &to, budget)?,
+            EntryKind::Directory => writer.create_dir(&to)?,
+            EntryKind::File => {
+                let metadata = std::fs::metadata(&from).map_err(|e| io_error(e, &from))?;
+                writer.copy(&from, &to, existing, metadata.len(), budget)?;
+            }
             EntryKind::Symlink => {
                 if link_stays_inside(source, &entry.relative) {
-                    copy_link(&from, &to, budget)?;
+                    writer.link(&from, &to, existing, budget)?;
                 } else {
                     skipped.push(entry.relative);
                 }
@@ -125,6 +156,150 @@ pub fn copy_tree(source: &Path, target: &Path, budget: &Budget) -> Result<Vec<St
         }
     }
     Ok(skipped)
+}
+
+/// What a [`TreeWriter::target`] found at the path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    Nothing,
+    Directory,
+    /// A file, a link or anything else that is not a directory.
+    Other,
+}
+
+/// Writes many entries below one directory, proving each path inside it on real paths (as
+/// [`resolve_safe_child_path`] does) but once per directory instead of once per file: a
+/// directory this writer created or proved is remembered, and a name in such a directory that is
+/// not a link needs no more than one `lstat`. Links, `..` and anything unproven take the full
+/// real-path walk.
+pub struct TreeWriter {
+    base: PathBuf,
+    proven: HashSet<PathBuf>,
+}
+
+impl TreeWriter {
+    /// The base need not exist yet: it is proven (and created) like any other directory.
+    pub fn new(base: &Path) -> Self {
+        TreeWriter { base: normalize(base), proven: HashSet::new() }
+    }
+
+    /// `relative` below the base, proven inside it, and what is there now.
+    pub fn target(&mut self, relative: &str) -> Result<(PathBuf, Existing), PathError> {
+        if relative.contains('\0') {
+            return Err(PathError::Nul);
+        }
+        let target = normalize(&self.base.join(relative));
+        if target != self.base
+            && let Some(parent) = target.parent()
+            && self.proven.contains(parent)
+        {
+            match std::fs::symlink_metadata(&target) {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok((target, Existing::Nothing)),
+                Ok(metadata) if metadata.is_dir() => return Ok((target, Existing::Directory)),
+                Ok(metadata) if !metadata.file_type().is_symlink() => return Ok((target, Existing::Other)),
+                _ => {}
+            }
+        }
+        let target = resolve_safe_child_path(&self.base, relative)?;
+        let existing = match std::fs::symlink_metadata(&target) {
+            Err(_) => Existing::Nothing,
+            Ok(metadata) if metadata.is_dir() => Existing::Directory,
+            Ok(_) => Existing::Other,
+        };
+        // Its real path is inside the base, so (unless it is itself a link) its parent's is too.
+        if existing != Existing::Other
+            && let Some(parent) = target.parent()
+            && target != self.base
+            && parent.is_dir()
+        {
+            self.proven.insert(parent.to_path_buf());
+        }
+        Ok((target, existing))
+    }
+
+    /// Creates a directory that [`target`](Self::target) returned (and its parents).
+    pub fn create_dir(&mut self, dir: &Path) -> Result<(), StepError> {
+        if !self.proven.contains(dir) {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(e, dir))?;
+            self.proven.insert(dir.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Records a directory that already exists at a proven path.
+    pub fn adopt_dir(&mut self, dir: &Path) {
+        if dir.is_dir() {
+            self.proven.insert(dir.to_path_buf());
+        }
+    }
+
+    fn parent_of(&mut self, to: &Path) -> Result<(), StepError> {
+        match to.parent() {
+            Some(parent) => self.create_dir(parent),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `contents` to a path [`target`](Self::target) returned, replacing a file (never
+    /// writing through a link) and giving a new file `mode` whatever the umask.
+    pub fn write(
+        &mut self,
+        to: &Path,
+        existing: Existing,
+        contents: &[u8],
+        mode: Option<u32>,
+        budget: &Budget,
+    ) -> Result<(), StepError> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        budget.charge(contents.len() as u64)?;
+        self.parent_of(to)?;
+        if existing == Existing::Other {
+            remove_existing_file(to)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        if let Some(mode) = mode {
+            options.mode(mode & 0o7777);
+        }
+        let mut file = options.open(to).map_err(|e| io_error(e, to))?;
+        std::io::Write::write_all(&mut file, contents).map_err(|e| io_error(e, to))?;
+        if let Some(mode) = mode {
+            // Keep the execute bits even under a restrictive umask.
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777));
+        }
+        Ok(())
+    }
+
+    /// Copies the file `from` (of `len` bytes) to a path [`target`](Self::target) returned,
+    /// keeping its mode; the kernel moves the bytes (`copy_file_range`), nothing is held in memory.
+    pub fn copy(
+        &mut self,
+        from: &Path,
+        to: &Path,
+        existing: Existing,
+        len: u64,
+        budget: &Budget,
+    ) -> Result<(), StepError> {
+        budget.charge(len)?;
+        self.parent_of(to)?;
+        if existing == Existing::Other {
+            // Replace rather than write through: the target might be a link placed by an earlier step.
+            remove_existing_file(to)?;
+        }
+        std::fs::copy(from, to).map_err(|e| io_error(e, to))?;
+        Ok(())
+    }
+
+    /// Copies the link `from` as a link.
+    pub fn link(&mut self, from: &Path, to: &Path, existing: Existing, budget: &Budget) -> Result<(), StepError> {
+        budget.charge(0)?;
+        let target = std::fs::read_link(from).map_err(|e| io_error(e, from))?;
+        self.parent_of(to)?;
+        if existing == Existing::Other {
+            remove_existing_file(to)?;
+        }
+        std::os::unix::fs::symlink(&target, to).map_err(|e| io_error(e, to))
+    }
 }
 
 /// Whether a link inside `root` resolves (even dangling) to somewhere inside `root`.
@@ -142,16 +317,6 @@ pub fn copy_file(from: &Path, to: &Path, budget: &Budget) -> Result<(), StepErro
     remove_existing_file(to)?;
     std::fs::copy(from, to).map_err(|e| io_error(e, to))?;
     Ok(())
-}
-
-pub fn copy_link(from: &Path, to: &Path, budget: &Budget) -> Result<(), StepError> {
-    budget.charge(0)?;
-    let target = std::fs::read_link(from).map_err(|e| io_error(e, from))?;
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io_error(e, parent))?;
-    }
-    remove_existing_file(to)?;
-    std::os::unix::fs::symlink(&target, to).map_err(|e| io_error(e, to))
 }
 
 /// Writes `contents` to `to`, creating parents, with `mode` for a new file.
@@ -197,20 +362,6 @@ pub fn io_error(error: std::io::Error, path: &Path) -> StepError {
 /// The `isbinaryfile` package's verdict: empty files and files with a text byte-order mark are
 /// text; a NUL byte, a PDF header, or more than 10 % suspicious bytes (outside printable ASCII and
 /// not part of valid UTF-8) in the first 512 bytes mean binary.
-pub fn is_binary(path: &Path) -> std::io::Result<bool> {
-    let mut buffer = [0u8; 512];
-    let mut file = std::fs::File::open(path)?;
-    let mut read = 0;
-    while read < buffer.len() {
-        let n = file.read(&mut buffer[read..])?;
-        if n == 0 {
-            break;
-        }
-        read += n;
-    }
-    Ok(is_binary_bytes(&buffer[..read]))
-}
-
 pub fn is_binary_bytes(bytes: &[u8]) -> bool {
     let total = bytes.len();
     if total == 0 {
@@ -293,6 +444,79 @@ mod tests {
         assert_eq!(std::fs::read_link(target.join("inside")).unwrap(), PathBuf::from("sub/a.txt"));
         assert!(std::fs::symlink_metadata(target.join("dangling")).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_to_string(target.join("sub/a.txt")).unwrap(), "a");
+    }
+
+    #[test]
+    fn copy_tree_never_writes_through_a_link_already_in_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("src");
+        std::fs::create_dir_all(source.join("sub")).unwrap();
+        std::fs::write(source.join("sub/a.txt"), "a").unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let target = dir.path().join("out");
+        std::fs::create_dir_all(&target).unwrap();
+        // An earlier step left `out/sub` as a link that leads out of the target.
+        symlink(&outside, target.join("sub")).unwrap();
+        let budget = Budget::new(WorkspaceLimits::default());
+        let error = copy_tree(&source, &target, &budget).unwrap_err();
+        assert_eq!(error.name, "NotAllowedError", "{error:?}");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing was written outside");
+    }
+
+    #[test]
+    fn tree_writer_proves_each_path_like_the_real_path_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(base.join("real")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        symlink("real", base.join("alias")).unwrap();
+        symlink(&outside, base.join("away")).unwrap();
+        symlink(outside.join("file"), base.join("away-file")).unwrap();
+        let budget = Budget::new(WorkspaceLimits::default());
+        let mut writer = TreeWriter::new(&base);
+
+        // New names in proven directories, and `..` that stays inside.
+        let (path, existing) = writer.target("new.txt").unwrap();
+        assert_eq!((path.clone(), existing), (base.join("new.txt"), Existing::Nothing));
+        writer.write(&path, existing, b"x", Some(0o755), &budget).unwrap();
+        assert_eq!(writer.target("real/../new.txt").unwrap(), (base.join("new.txt"), Existing::Other));
+        assert_eq!(writer.target("real").unwrap().1, Existing::Directory);
+        // Nested directories that do not exist yet are created by the write.
+        let (path, existing) = writer.target("a/b/c.txt").unwrap();
+        writer.write(&path, existing, b"c", None, &budget).unwrap();
+        assert_eq!(std::fs::read_to_string(base.join("a/b/c.txt")).unwrap(), "c");
+        // A link to a directory inside is followed; one that leads out is refused, and so is
+        // everything below it, however deep, and `..` out of the base.
+        assert!(writer.target("alias/x.txt").is_ok());
+        for escaping in ["away/x.txt", "away/deep/x.txt", "away-file", "../x.txt", "real/../../x.txt"] {
+            assert!(
+                matches!(writer.target(escaping), Err(PathError::OutsideWorkspace(_))),
+                "{escaping} must be refused"
+            );
+        }
+        assert_eq!(writer.target("a\0b"), Err(PathError::Nul));
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(base.join("new.txt")).unwrap().permissions().mode() & 0o777, 0o755);
+    }
+
+    #[test]
+    fn tree_writer_replaces_a_link_instead_of_writing_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base");
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::write(base.join("target.txt"), "keep").unwrap();
+        symlink("target.txt", base.join("link.txt")).unwrap();
+        let budget = Budget::new(WorkspaceLimits::default());
+        let mut writer = TreeWriter::new(&base);
+        let (path, existing) = writer.target("link.txt").unwrap();
+        assert_eq!(existing, Existing::Other);
+        writer.write(&path, existing, b"new", None, &budget).unwrap();
+        assert!(!std::fs::symlink_metadata(base.join("link.txt")).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(base.join("link.txt")).unwrap(), "new");
+        assert_eq!(std::fs::read_to_string(base.join("target.txt")).unwrap(), "keep");
     }
 
     #[test]

@@ -67,4 +67,4 @@ pub use runner::{Environment, RunOutcome, Runner, RunnerConfig, Secrets, TaskRun
 pub use sink::{EventSink, MemorySink, SinkError, TaskEvent, TaskEventKind};
 pub use stop::{LeaseClock, StopReason, StopSignal};
 pub use url_reader::UrlReader;
-pub use workspace::{PathError, Workspace, resolve_safe_child_path};
+pub use workspace::{PathError, Workspace, prepare_working_directory, resolve_safe_child_path};

@@ -61,7 +61,9 @@ async fn run(store: Store, leases: Arc<Leases>, mut rx: mpsc::UnboundedReceiver<
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let outcomes = write_with_retry(&store, &batch).await;
+        metrics::histogram!("scaffolder_writer_batch_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("scaffolder_writer_batch_size").record(batch.len() as f64);
         for (job, outcome) in batch.drain(..).zip(outcomes) {
             if outcome == WriteOutcome::LeaseLost {

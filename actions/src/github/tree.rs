@@ -58,7 +58,7 @@ impl Github {
             return Err(StepError::not_found(format!("{what}: there is no such directory in the repository")));
         };
         // As for a local skeleton: links that leave the directory are skipped.
-        let skipped = copy_tree(&root, target, budget);
+        let skipped = crate::files::blocking(|| copy_tree(&root, target, budget));
         drop(scratch);
         skipped
     }

@@ -16,6 +16,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     wiring::on_signal(shutdown.clone());
     // Events written by workers elsewhere reach waiting readers here through LISTEN.
     let background = Background::start(&store, &settings, false).with_catalog_refresh(catalog.as_ref());
+    // Dry-runs make their workspaces here.
+    if let Err(error) = actions::prepare_working_directory(&settings.working_directory) {
+        tracing::warn!(%error, path = %settings.working_directory.display(), "backend.workingDirectory cannot be created; dry-runs will fail");
+    }
     let app = api::app(api::AppParts {
         store: store.clone(),
         runner,
