@@ -56,9 +56,7 @@ pub struct Workspace {
 impl Workspace {
     /// Creates `parent/name` afresh (removing what an earlier attempt may have left there).
     pub fn create(parent: &Path, name: &str) -> io::Result<Self> {
-        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid workspace name '{name}'")));
-        }
+        check_name(name)?;
         std::fs::create_dir_all(parent)?;
         let root = parent.join(name);
         match std::fs::remove_dir_all(&root) {
@@ -68,6 +66,14 @@ impl Workspace {
         }
         std::fs::create_dir(&root)?;
         Ok(Workspace { root: root.canonicalize()? })
+    }
+
+    /// Names `parent/name` for a run that has no steps, and so nothing that could use a
+    /// directory: nothing is created (two file-system operations fewer per task, the larger part
+    /// of a no-op task's cost on ext4); removing it still clears what an earlier attempt left.
+    pub fn unused(parent: &Path, name: &str) -> io::Result<Self> {
+        check_name(name)?;
+        Ok(Workspace { root: parent.join(name) })
     }
 
     /// The workspace directory (a real path).
@@ -92,6 +98,14 @@ impl Drop for Workspace {
     fn drop(&mut self) {
         remove_tree(&self.root);
     }
+}
+
+/// A workspace is one directory directly under the working directory.
+fn check_name(name: &str) -> io::Result<()> {
+    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid workspace name '{name}'")));
+    }
+    Ok(())
 }
 
 fn remove_tree(root: &Path) {

@@ -16,6 +16,7 @@
 
 mod catalog;
 mod claim;
+mod enqueue;
 mod error;
 mod event;
 mod heartbeat;
@@ -93,6 +94,8 @@ pub(crate) enum Db {
 pub struct Store {
     pub(crate) db: Db,
     pub(crate) signals: Arc<Signals>,
+    pub(crate) depth: Arc<enqueue::DepthEstimate>,
+    pub(crate) announcer: Arc<enqueue::Announcer>,
 }
 
 impl Store {
@@ -102,7 +105,13 @@ impl Store {
             DbSettings::Postgres(pg) => Db::Pg(connect_pg(pg).await?),
             DbSettings::Sqlite(location) => connect_sqlite(location).await?,
         };
-        Ok(Store { db, signals: Arc::new(Signals::default()) })
+        Ok(Store { db, signals: Arc::new(Signals::default()), depth: Arc::default(), announcer: Arc::default() })
+    }
+
+    /// A handle on the same connections with none of this one's in-process state (wake-ups,
+    /// queue-depth estimate): what another process on the same database is, for tests.
+    pub fn as_another_process(&self) -> Store {
+        Store { db: self.db.clone(), signals: Arc::default(), depth: Arc::default(), announcer: Arc::default() }
     }
 
     pub fn is_postgres(&self) -> bool {

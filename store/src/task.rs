@@ -8,6 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Postgres, QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
+use crate::enqueue::DepthCheck;
 use crate::signals::{CHANNEL_CANCELS, CHANNEL_TASKS};
 use crate::types::parse_status;
 use crate::{Db, NewEvent, Result, Store, StoreError, TaskRow, TaskStatus};
@@ -115,32 +116,50 @@ pub enum InsertOutcome {
 
 impl Store {
     /// Enqueues a task (status `open`) unless `max_open` tasks are already waiting, and wakes
-    /// workers here and, through `NOTIFY`, on other hosts.
+    /// workers here and, through `NOTIFY`, on other hosts. The limit is counted in the insert
+    /// whenever the queue may be near it (see [`crate::enqueue`]).
     pub async fn task_insert(&self, task: &NewTask, max_open: i64) -> Result<InsertOutcome> {
+        let check = self.depth.check(max_open);
+        if check == DepthCheck::CountAndRefresh {
+            let open: i64 = match &self.db {
+                Db::Pg(pool) => {
+                    sqlx::query_scalar("SELECT count(*) FROM tasks WHERE status = 'open'").fetch_one(pool).await?
+                }
+                Db::Sqlite { read, .. } => {
+                    sqlx::query_scalar("SELECT count(*) FROM tasks WHERE status = 'open'").fetch_one(read).await?
+                }
+            };
+            self.depth.counted(open);
+        }
+        let counted = check != DepthCheck::Skip;
         let inserted = match &self.db {
-            Db::Pg(pool) => sqlx::query(
-                "WITH inserted AS (
-                        INSERT INTO tasks (id, spec, status, secrets, created_by, template_ref)
-                        SELECT $1, $2, 'open', $3, $4, $5
-                        WHERE (SELECT count(*) FROM tasks WHERE status = 'open') < $6
-                        RETURNING id)
-                     SELECT pg_notify('scaffolder_tasks', '') FROM inserted",
-            )
-            .bind(task.id)
-            .bind(&task.spec)
-            .bind(&task.secrets)
-            .bind(&task.created_by)
-            .bind(&task.template_ref)
-            .bind(max_open)
-            .fetch_optional(pool)
-            .await?
-            .is_some(),
-            Db::Sqlite { write, .. } => {
-                sqlx::query(
+            Db::Pg(pool) => {
+                sqlx::query(if counted {
                     "INSERT INTO tasks (id, spec, status, secrets, created_by, template_ref)
-                     SELECT ?1, ?2, 'open', ?3, ?4, ?5
-                     WHERE (SELECT count(*) FROM tasks WHERE status = 'open') < ?6",
-                )
+                 SELECT $1, $2, 'open', $3, $4, $5 WHERE (SELECT count(*) FROM tasks WHERE status = 'open') < $6"
+                } else {
+                    "INSERT INTO tasks (id, spec, status, secrets, created_by, template_ref)
+                 SELECT $1, $2, 'open', $3, $4, $5 WHERE $6 > 0"
+                })
+                .bind(task.id)
+                .bind(&task.spec)
+                .bind(&task.secrets)
+                .bind(&task.created_by)
+                .bind(&task.template_ref)
+                .bind(max_open)
+                .execute(pool)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            Db::Sqlite { write, .. } => {
+                sqlx::query(if counted {
+                    "INSERT INTO tasks (id, spec, status, secrets, created_by, template_ref)
+                     SELECT ?1, ?2, 'open', ?3, ?4, ?5 WHERE (SELECT count(*) FROM tasks WHERE status = 'open') < ?6"
+                } else {
+                    "INSERT INTO tasks (id, spec, status, secrets, created_by, template_ref)
+                     SELECT ?1, ?2, 'open', ?3, ?4, ?5 WHERE ?6 > 0"
+                })
                 .bind(task.id.to_string())
                 .bind(&task.spec)
                 .bind(&task.secrets)
@@ -155,6 +174,10 @@ impl Store {
         };
         if !inserted {
             return Ok(InsertOutcome::QueueFull);
+        }
+        self.depth.inserted();
+        if let Db::Pg(pool) = &self.db {
+            self.announcer.task_available(pool);
         }
         self.signals.notify_task_available();
         Ok(InsertOutcome::Inserted)

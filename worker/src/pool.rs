@@ -190,11 +190,31 @@ impl Worker {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                    gather_free_slots(tasks, self.config.concurrency).await;
                     metrics::gauge!("scaffolder_worker_tasks_running").set(tasks.len() as f64);
                 }
                 _ = signals.task_available(), if has_free_slot => {}
                 _ = tokio::time::sleep(jitter(self.config.poll_interval)) => {}
             }
+        }
+    }
+}
+
+/// How long a busy worker waits, after a slot frees, for more to free before it claims.
+const CLAIM_GATHER: Duration = Duration::from_millis(5);
+
+/// Under load slots free one at a time, and claiming each alone costs a commit per task (measured:
+/// 4,906 claims for 5,000 no-op tasks, and the queue drained at a quarter of what the database
+/// can commit). So, once a slot frees, wait up to [`CLAIM_GATHER`] until a quarter of the slots
+/// (at most 64) are free, and claim them in one statement. An idle worker has all its slots
+/// free and claims at once; only a worker that is already full waits, and only this long.
+async fn gather_free_slots(tasks: &mut JoinSet<()>, concurrency: usize) {
+    let wanted = (concurrency / 4).clamp(1, 64);
+    let deadline = tokio::time::Instant::now() + CLAIM_GATHER;
+    while concurrency.saturating_sub(tasks.len()) < wanted && !tasks.is_empty() {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return,
         }
     }
 }
@@ -301,12 +321,20 @@ async fn execute(shared: &Shared, task: &ClaimedTask, stop: &StopSignal) -> Endi
     let task_id = lease.task_id.to_string();
     let working_directory = shared.config.working_directory.clone();
     let workspace_name = task_id.clone();
-    let workspace =
-        match tokio::task::spawn_blocking(move || Workspace::create(&working_directory, &workspace_name)).await {
-            Ok(Ok(workspace)) => workspace,
-            Ok(Err(error)) => return fail(format!("Could not create the task's workspace: {error}")),
-            Err(error) => return fail(format!("Could not create the task's workspace: {error}")),
-        };
+    let has_steps = !spec.steps().is_empty();
+    let workspace = match tokio::task::spawn_blocking(move || {
+        if has_steps {
+            Workspace::create(&working_directory, &workspace_name)
+        } else {
+            Workspace::unused(&working_directory, &workspace_name)
+        }
+    })
+    .await
+    {
+        Ok(Ok(workspace)) => workspace,
+        Ok(Err(error)) => return fail(format!("Could not create the task's workspace: {error}")),
+        Err(error) => return fail(format!("Could not create the task's workspace: {error}")),
+    };
     let sink = DbSink::new(shared.writer.clone(), lease);
     let outcome = shared
         .runner

@@ -40,6 +40,7 @@ contract!(
     insert_get_and_list,
     list_filters_order_and_paging,
     queue_depth_limit,
+    queue_depth_limit_counts_other_processes_tasks,
     claims_are_exclusive_and_oldest_first,
     fenced_writes_from_a_lost_lease_land_nowhere,
     completion_ends_the_task_and_drops_secrets,
@@ -151,6 +152,23 @@ async fn queue_depth_limit(store: Store) {
     assert_eq!(store.task_insert(&new_task("t", None), 2).await.unwrap(), InsertOutcome::QueueFull);
     let (_, total) = store.task_list(&TaskListQuery::default()).await.unwrap();
     assert_eq!(total, 2, "a refused task leaves no row");
+}
+
+/// A second handle on the same database stands for another API process.
+async fn queue_depth_limit_counts_other_processes_tasks(store: Store) {
+    let other = store.as_another_process();
+    for _ in 0..3 {
+        assert_eq!(other.task_insert(&new_task("t", None), 3).await.unwrap(), InsertOutcome::Inserted);
+    }
+    assert_eq!(store.task_insert(&new_task("t", None), 3).await.unwrap(), InsertOutcome::QueueFull);
+    assert_eq!(other.task_insert(&new_task("t", None), 3).await.unwrap(), InsertOutcome::QueueFull);
+    // Far below a large limit inserts skip the count; near it they count again.
+    for _ in 0..4 {
+        store.task_insert(&new_task("t", None), 14).await.unwrap();
+    }
+    assert_eq!(store.task_insert(&new_task("t", None), 7).await.unwrap(), InsertOutcome::QueueFull);
+    let (_, total) = store.task_list(&TaskListQuery::default()).await.unwrap();
+    assert_eq!(total, 7);
 }
 
 async fn claims_are_exclusive_and_oldest_first(store: Store) {
@@ -497,4 +515,27 @@ async fn catalog_entities(store: Store) {
     assert!(store.entity_get("template", "default", "hello").await.unwrap().unwrap().entity.contains("\"v\":2"));
     assert_eq!(store.entity_list_by_kind("template").await.unwrap().len(), 1);
     assert!(store.entity_get("template", "default", "other").await.unwrap().is_none());
+}
+
+/// Workers on other hosts learn of a new task through `NOTIFY scaffolder_tasks`, which is sent
+/// after the insert commits (not inside it: see `store::enqueue`), once for a burst of inserts.
+#[tokio::test]
+async fn on_postgres_inserts_are_announced_to_other_processes() {
+    let db = crate::support::db::TestDb::postgres().await;
+    let store = db.store().await;
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    listener.listen("scaffolder_tasks").await.unwrap();
+    futures::future::join_all((0..50).map(|_| insert(&store, "t", None))).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), listener.recv()).await;
+    assert!(first.expect("no NOTIFY within 10 s of an insert").is_ok());
+    // The burst costs far fewer notifications than inserts (each one holds PostgreSQL's
+    // notification lock until it is on disk), and every insert is covered by one sent after it.
+    let mut received = 1;
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await {
+        received += 1;
+    }
+    assert!(received < 50, "{received} notifications for 50 inserts");
+    insert(&store, "t", None).await;
+    let late = tokio::time::timeout(Duration::from_secs(10), listener.recv()).await;
+    assert!(late.expect("an insert after a quiet spell is announced too").is_ok());
 }
