@@ -61,14 +61,44 @@ pub struct DryRunResult {
 }
 
 /// Runs `request` with workspaces under `working_directory`. A failing step fails the dry-run
-/// (Backstage answers with the error alone).
+/// (Backstage answers with the error alone). Its directories are gone when this returns.
 pub async fn dry_run(
     runner: &Runner,
     working_directory: &Path,
     request: DryRunRequest,
 ) -> Result<DryRunResult, StepError> {
+    let (result, leftovers) = dry_run_keeping_directories(runner, working_directory, request).await;
+    let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
+    result
+}
+
+/// The directories of a finished dry-run; dropping this removes them (blocking: drop it off the
+/// async executor). The API answers first and removes them afterwards: on ext4 mounted with
+/// `discard`, unlinking files waits for the device, and the client need not wait with it.
+pub struct DryRunLeftovers {
+    _workspace: Option<Workspace>,
+    _contents: Option<Contents>,
+}
+
+/// As [`dry_run`], but hands the run's directories back instead of removing them.
+pub async fn dry_run_keeping_directories(
+    runner: &Runner,
+    working_directory: &Path,
+    request: DryRunRequest,
+) -> (Result<DryRunResult, StepError>, DryRunLeftovers) {
+    let mut leftovers = DryRunLeftovers { _workspace: None, _contents: None };
+    let result = run(runner, working_directory, request, &mut leftovers).await;
+    (result, leftovers)
+}
+
+async fn run(
+    runner: &Runner,
+    working_directory: &Path,
+    request: DryRunRequest,
+    leftovers: &mut DryRunLeftovers,
+) -> Result<DryRunResult, StepError> {
     let id = uuid::Uuid::new_v4();
-    let (contents, base_url) = match &request.source {
+    let base_url = match &request.source {
         DryRunSource::Files(files) => {
             let (parent, name, files) =
                 (working_directory.to_path_buf(), format!("dry-run-content-{id}"), files.clone());
@@ -76,9 +106,10 @@ pub async fn dry_run(
                 .await
                 .map_err(|e| StepError::error(e.to_string()))??;
             let base_url = format!("file://{}/template.yaml", contents.path.display());
-            (Some(contents), base_url)
+            leftovers._contents = Some(contents);
+            base_url
         }
-        DryRunSource::TemplateFile(file) => (None, format!("file://{}", file.display())),
+        DryRunSource::TemplateFile(file) => format!("file://{}", file.display()),
     };
     let spec =
         build_task_spec(&request.template, &request.template_ref, Some(&base_url), &request.values, &request.user);
@@ -88,6 +119,8 @@ pub async fn dry_run(
         .await
         .map_err(|e| StepError::error(e.to_string()))?
         .map_err(|e| StepError::error(format!("Could not create the dry-run workspace: {e}")))?;
+    let root = workspace.root().to_path_buf();
+    let workspace = &*leftovers._workspace.insert(workspace);
     let sink = ObservedSink { inner: MemorySink::new(), observer: request.observer.clone() };
     let stop = StopSignal::new();
     let task_id = format!("dry-run-{id}");
@@ -97,15 +130,14 @@ pub async fn dry_run(
             spec: &spec,
             secrets: &request.secrets,
             state: TaskState::default(),
-            workspace: &workspace,
+            workspace,
             is_dry_run: true,
             sink: &sink,
             stop: &stop,
         })
         .await;
-    let result = match outcome {
+    match outcome {
         RunOutcome::Completed { output } => {
-            let root = workspace.root().to_path_buf();
             let files = tokio::task::spawn_blocking(move || serialize_directory(&root))
                 .await
                 .map_err(|e| StepError::error(e.to_string()))??;
@@ -118,10 +150,7 @@ pub async fn dry_run(
         }
         RunOutcome::Failed { error } | RunOutcome::Cancelled { error } => Err(error),
         RunOutcome::Interrupted { .. } => Err(StepError::error("The dry-run was interrupted")),
-    };
-    workspace.remove().await;
-    drop(contents);
-    result
+    }
 }
 
 /// Keeps events in memory and shows each to the observer.

@@ -190,15 +190,10 @@ impl TreeWriter {
         }
         let target = normalize(&self.base.join(relative));
         if target != self.base
-            && let Some(parent) = target.parent()
-            && self.proven.contains(parent)
+            && target.starts_with(&self.base)
+            && let Some(found) = self.below_proven(&target)
         {
-            match std::fs::symlink_metadata(&target) {
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok((target, Existing::Nothing)),
-                Ok(metadata) if metadata.is_dir() => return Ok((target, Existing::Directory)),
-                Ok(metadata) if !metadata.file_type().is_symlink() => return Ok((target, Existing::Other)),
-                _ => {}
-            }
+            return Ok((target, found));
         }
         let target = resolve_safe_child_path(&self.base, relative)?;
         let existing = match std::fs::symlink_metadata(&target) {
@@ -206,7 +201,11 @@ impl TreeWriter {
             Ok(metadata) if metadata.is_dir() => Existing::Directory,
             Ok(_) => Existing::Other,
         };
-        // Its real path is inside the base, so (unless it is itself a link) its parent's is too.
+        // Proven on real paths: the base is a directory inside itself, and the target's parent
+        // is inside the base unless the target is itself a link.
+        if self.base.is_dir() {
+            self.proven.insert(self.base.clone());
+        }
         if existing != Existing::Other
             && let Some(parent) = target.parent()
             && target != self.base
@@ -215,6 +214,38 @@ impl TreeWriter {
             self.proven.insert(parent.to_path_buf());
         }
         Ok((target, existing))
+    }
+
+    /// What is at `target` (lexically below the base), when no link can lie on the way from
+    /// a proven directory to it: each directory between is checked with one `lstat` (and
+    /// remembered), a missing one means nothing below exists. `None` when a link or a file is
+    /// on the way, or nothing above is proven: the caller takes the full real-path walk.
+    fn below_proven(&mut self, target: &Path) -> Option<Existing> {
+        let parent = target.parent()?;
+        let mut unproven = Vec::new();
+        let mut ancestor = parent;
+        while !self.proven.contains(ancestor) {
+            if ancestor == self.base {
+                return None;
+            }
+            unproven.push(ancestor);
+            ancestor = ancestor.parent()?;
+        }
+        for dir in unproven.into_iter().rev() {
+            match std::fs::symlink_metadata(dir) {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Some(Existing::Nothing),
+                Ok(metadata) if metadata.is_dir() => {
+                    self.proven.insert(dir.to_path_buf());
+                }
+                _ => return None,
+            }
+        }
+        match std::fs::symlink_metadata(target) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Some(Existing::Nothing),
+            Ok(metadata) if metadata.is_dir() => Some(Existing::Directory),
+            Ok(metadata) if !metadata.file_type().is_symlink() => Some(Existing::Other),
+            _ => None,
+        }
     }
 
     /// Creates a directory that [`target`](Self::target) returned (and its parents).
@@ -500,6 +531,52 @@ mod tests {
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(base.join("new.txt")).unwrap().permissions().mode() & 0o777, 0o755);
+    }
+
+    #[test]
+    fn tree_writer_agrees_with_the_real_path_walk_below_new_and_linked_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(base.join("real/sub/deeper")).unwrap();
+        std::fs::create_dir_all(outside.join("inner")).unwrap();
+        symlink(&outside, base.join("real/sub/out")).unwrap();
+        symlink("../..", base.join("real/sub/up")).unwrap();
+        symlink("../../..", base.join("real/sub/deeper/way-up")).unwrap();
+        std::fs::write(base.join("real/file"), "f").unwrap();
+        let mut writer = TreeWriter::new(&base);
+        // Asked in an order that proves directories first, then goes below and beside them.
+        let paths = [
+            "real/sub/deeper/a.txt",
+            "real/sub/b.txt",
+            "real/sub/out/x.txt",
+            "real/sub/out/inner/x.txt",
+            "real/sub/up/c.txt",
+            "real/sub/up/real/sub/d.txt",
+            "real/sub/deeper/way-up/x.txt",
+            "real/sub/deeper/way-up/base/e.txt",
+            "real/file/under-a-file.txt",
+            "new/deep/er/f.txt",
+            "real/new/g.txt",
+            "real/sub/deeper/../../h.txt",
+            "real/sub/../../../x.txt",
+        ];
+        for path in paths {
+            let ours = writer.target(path).map(|(p, _)| p);
+            let walk = resolve_safe_child_path(&base, path);
+            assert_eq!(ours.is_ok(), walk.is_ok(), "{path}: {ours:?} against {walk:?}");
+            if let (Ok(ours), Ok(walk)) = (&ours, &walk) {
+                assert_eq!(real_or_lexical(ours), real_or_lexical(walk), "{path}");
+            }
+        }
+    }
+
+    /// The real path of what exists of `path`, with the rest appended.
+    fn real_or_lexical(path: &Path) -> PathBuf {
+        match path.canonicalize() {
+            Ok(real) => real,
+            Err(_) => real_or_lexical(path.parent().unwrap()).join(path.file_name().unwrap()),
+        }
     }
 
     #[test]

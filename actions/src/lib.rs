@@ -56,7 +56,8 @@ mod yaml;
 pub use action::{Action, ActionContext, ActionExample, StepError, WorkspaceAccess};
 pub use catalog_api::{CatalogApi, EmptyCatalog};
 pub use dry_run::{
-    DryRunFile, DryRunObserver, DryRunRequest, DryRunResult, DryRunSource, dry_run, serialize_directory,
+    DryRunFile, DryRunLeftovers, DryRunObserver, DryRunRequest, DryRunResult, DryRunSource, dry_run,
+    dry_run_keeping_directories, serialize_directory,
 };
 pub use fetch::{FetchConfig, ReadingAllow};
 pub use files::{Budget, WorkspaceLimits};

@@ -76,8 +76,13 @@ pub async fn dry_run(
     let runner = state.runner.clone();
     let directory = state.working_directory.clone();
     let result = tokio::spawn(async move {
-        let _permit = permit;
-        actions::dry_run(&runner, &directory, request).await
+        let (result, leftovers) = actions::dry_run_keeping_directories(&runner, &directory, request).await;
+        // Answer first; the directories go afterwards, still within this dry-run's permit.
+        tokio::task::spawn_blocking(move || {
+            drop(leftovers);
+            drop(permit);
+        });
+        result
     })
     .await
     .map_err(|e| ApiError::internal(format!("The dry-run stopped unexpectedly: {e}")))?;

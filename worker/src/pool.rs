@@ -262,7 +262,7 @@ async fn run_claimed(shared: Arc<Shared>, task: ClaimedTask) {
         })
     };
 
-    let ending = execute(&shared, &task, &stop).await;
+    let (ending, workspace) = execute(&shared, &task, &stop).await;
     timeout.abort();
     shared.leases.finishing(&lease);
     match ending {
@@ -290,6 +290,12 @@ async fn run_claimed(shared: Arc<Shared>, task: ClaimedTask) {
         }
         Ending::Nothing => tracing::warn!("task was taken away from this worker; its run stopped without writing"),
     }
+    // Removed after the ending is written, so that clients see it without waiting for the file
+    // system (unlinking on ext4 mounted with `discard` waits for the device); the slot stays
+    // taken until the directory is gone, so disk use stays bounded by the concurrency limit.
+    if let Some(workspace) = workspace {
+        workspace.remove().await;
+    }
     shared.leases.remove(&lease);
 }
 
@@ -299,7 +305,8 @@ enum Ending {
     Nothing,
 }
 
-async fn execute(shared: &Shared, task: &ClaimedTask, stop: &StopSignal) -> Ending {
+/// Runs the task; hands back how it ended and its workspace, still to be removed.
+async fn execute(shared: &Shared, task: &ClaimedTask, stop: &StopSignal) -> (Ending, Option<Workspace>) {
     let lease = task.lease;
     let fail = |message: String| Ending::Complete {
         status: TaskStatus::Failed,
@@ -307,15 +314,15 @@ async fn execute(shared: &Shared, task: &ClaimedTask, stop: &StopSignal) -> Endi
     };
     let spec = match TaskSpec::from_json(&task.spec) {
         Ok(spec) => spec,
-        Err(message) => return fail(format!("The task cannot run: {message}")),
+        Err(message) => return (fail(format!("The task cannot run: {message}")), None),
     };
     if spec.api_version() != "scaffolder.backstage.io/v1beta3" {
-        return fail(format!("Unsupported Template apiVersion {}", spec.api_version()));
+        return (fail(format!("Unsupported Template apiVersion {}", spec.api_version())), None);
     }
     let secrets: Secrets = match task.secrets.as_deref().map(serde_json::from_str::<Secrets>) {
         None => Secrets::new(),
         Some(Ok(secrets)) => secrets,
-        Some(Err(error)) => return fail(format!("The task's secrets cannot be read: {error}")),
+        Some(Err(error)) => return (fail(format!("The task's secrets cannot be read: {error}")), None),
     };
     let state = TaskState::from_json(task.state.as_deref());
     let task_id = lease.task_id.to_string();
@@ -332,8 +339,8 @@ async fn execute(shared: &Shared, task: &ClaimedTask, stop: &StopSignal) -> Endi
     .await
     {
         Ok(Ok(workspace)) => workspace,
-        Ok(Err(error)) => return fail(format!("Could not create the task's workspace: {error}")),
-        Err(error) => return fail(format!("Could not create the task's workspace: {error}")),
+        Ok(Err(error)) => return (fail(format!("Could not create the task's workspace: {error}")), None),
+        Err(error) => return (fail(format!("Could not create the task's workspace: {error}")), None),
     };
     let sink = DbSink::new(shared.writer.clone(), lease);
     let outcome = shared
@@ -349,8 +356,7 @@ async fn execute(shared: &Shared, task: &ClaimedTask, stop: &StopSignal) -> Endi
             stop,
         })
         .await;
-    workspace.remove().await;
-    match &outcome {
+    let ending = match &outcome {
         RunOutcome::Interrupted { reason: StopReason::LeaseLost } => Ending::Nothing,
         RunOutcome::Interrupted { .. } => Ending::HandBack,
         ended => {
@@ -362,5 +368,6 @@ async fn execute(shared: &Shared, task: &ClaimedTask, stop: &StopSignal) -> Endi
             };
             Ending::Complete { status, body }
         }
-    }
+    };
+    (ending, Some(workspace))
 }
