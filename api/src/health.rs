@@ -41,6 +41,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             metrics::gauge!("scaffolder_queue_depth", "status" => status.as_str()).set(count as f64);
         }
     }
+    if let Ok(age) = state.store.task_oldest_heartbeat_age().await {
+        metrics::gauge!("scaffolder_oldest_heartbeat_age_seconds").set(age.unwrap_or(0.0).max(0.0));
+    }
     match &state.metrics {
         Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),

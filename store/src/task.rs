@@ -403,6 +403,28 @@ impl Store {
     }
 
     /// Counts tasks by status (for metrics and the queue-depth gauge).
+    /// Seconds since the stalest heartbeat of a running task (`None` when nothing runs): what an
+    /// operator alerts on before the janitor's `staleTimeout` hands such a task back.
+    pub async fn task_oldest_heartbeat_age(&self) -> Result<Option<f64>> {
+        Ok(match &self.db {
+            Db::Pg(pool) => {
+                sqlx::query_scalar(
+                    "SELECT EXTRACT(EPOCH FROM now() - min(last_heartbeat_at))::float8 FROM tasks WHERE status = 'processing'",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Sqlite { read, .. } => {
+                sqlx::query_scalar(
+                    "SELECT (julianday('now') - julianday(min(last_heartbeat_at))) * 86400.0
+                     FROM tasks WHERE status = 'processing'",
+                )
+                .fetch_one(read)
+                .await?
+            }
+        })
+    }
+
     pub async fn task_count_by_status(&self) -> Result<Vec<(TaskStatus, i64)>> {
         let rows: Vec<(String, i64)> = match &self.db {
             Db::Pg(pool) => {

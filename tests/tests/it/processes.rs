@@ -340,3 +340,70 @@ async fn healthcheck_follows_the_database() {
     .await;
     drop(worker);
 }
+
+/// The value of the first sample of `name` whose labels contain every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+        (metric == name && labels.iter().all(|label| rest.contains(label))).then(|| value.parse().ok())?
+    })
+}
+
+/// Issue 8's proof: `/metrics` of the API and of a worker move as tasks run (counters,
+/// histograms, queue depth, the stalest heartbeat while a task runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_as_tasks_run() {
+    let db = TestDb::postgres().await;
+    let deployment = Deployment::new(&db.url);
+    let api = deployment.start("api", "api", 0, 10).await;
+    let worker = deployment.start("worker", "worker", 4, 10).await;
+    let client = reqwest::Client::new();
+    let scrape = |url: String| {
+        let client = client.clone();
+        async move { client.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap() }
+    };
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(post(&client, &api.api(), "quick", json!({"label": format!("m{i}")})).await.expect("accepted"));
+    }
+    for id in &ids {
+        wait_for(&client, &api.api(), id, "completed", Duration::from_secs(30)).await;
+    }
+    // A slow task keeps one heartbeat ageing while we look.
+    let slow = post(&client, &api.api(), "slow", json!({"seconds": 30})).await.expect("accepted");
+    wait_for(&client, &api.api(), &slow, "processing", Duration::from_secs(30)).await;
+
+    let api_text = scrape(api.url.clone()).await;
+    assert_eq!(
+        sample(&api_text, "scaffolder_tasks_created_total", &["template=\"template:default/quick\""]),
+        Some(3.0),
+        "{api_text}"
+    );
+    assert_eq!(sample(&api_text, "scaffolder_queue_depth", &["status=\"completed\""]), Some(3.0));
+    assert_eq!(sample(&api_text, "scaffolder_queue_depth", &["status=\"processing\""]), Some(1.0));
+    assert!(sample(&api_text, "scaffolder_oldest_heartbeat_age_seconds", &[]).is_some_and(|age| age >= 0.0));
+    assert!(
+        sample(&api_text, "http_requests_total", &["method=\"POST\"", "status=\"201\""]).is_some_and(|n| n >= 4.0),
+        "{api_text}"
+    );
+
+    let worker_text = scrape(worker.url.clone()).await;
+    assert_eq!(sample(&worker_text, "scaffolder_task_count", &["result=\"ok\""]), Some(3.0), "{worker_text}");
+    assert_eq!(sample(&worker_text, "scaffolder_task_duration_count", &["result=\"ok\""]), Some(3.0));
+    assert_eq!(sample(&worker_text, "scaffolder_step_count", &["step=\"Two\"", "result=\"ok\""]), Some(3.0));
+    assert!(sample(&worker_text, "scaffolder_step_duration_count", &["step=\"Two\""]).is_some_and(|n| n >= 3.0));
+    assert!(sample(&worker_text, "scaffolder_tasks_claimed_total", &[]).is_some_and(|n| n >= 4.0));
+    assert!(sample(&worker_text, "scaffolder_claim_duration_seconds_count", &[]).is_some_and(|n| n >= 1.0));
+    assert_eq!(sample(&worker_text, "scaffolder_worker_tasks_running", &[]), Some(1.0));
+    assert!(sample(&worker_text, "scaffolder_writer_batch_size_count", &[]).is_some_and(|n| n >= 1.0));
+
+    // The task finishes; its counters move again and nothing is left running.
+    client.post(format!("{}/tasks/{slow}/cancel", api.api())).send().await.unwrap();
+    wait_for(&client, &api.api(), &slow, "cancelled", Duration::from_secs(30)).await;
+    let api_text = scrape(api.url.clone()).await;
+    assert_eq!(sample(&api_text, "scaffolder_queue_depth", &["status=\"processing\""]), Some(0.0));
+    assert_eq!(sample(&api_text, "scaffolder_oldest_heartbeat_age_seconds", &[]), Some(0.0));
+    drop(worker);
+    drop(api);
+}
