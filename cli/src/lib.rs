@@ -41,6 +41,11 @@ enum Command {
     },
     /// Applies database migrations and exits.
     Migrate,
+    /// Says why a task is (not) running: its place in line, its worker and heartbeat, hand-backs.
+    Explain {
+        /// The task's id.
+        task: String,
+    },
     /// Runs a template locally, with no server and no database (for template authors and CI).
     /// Exit status: 0 success, 1 the template failed, 2 usage or input error.
     DryRun {
@@ -102,6 +107,7 @@ pub fn main_entry() -> ExitCode {
             Command::Worker => commands::worker::run(settings).await,
             Command::Janitor { once } => commands::janitor::run(settings, once).await,
             Command::Migrate => commands::migrate::run(settings).await,
+            Command::Explain { task } => commands::explain::run(settings, &task).await,
             Command::DryRun { .. } => unreachable!("handled above"),
         }
     });

@@ -41,7 +41,8 @@ pub use janitor::{SweepConfig, SweepReport};
 pub use signals::Signals;
 pub use task::{CancelOutcome, InsertOutcome, NewTask, OrderField, RetryOutcome, TaskListQuery, TaskOrder};
 pub use types::{
-    ClaimedTask, EventRow, EventType, HeartbeatReply, Lease, NewEvent, TaskRow, TaskStatus, WriteOp, WriteOutcome,
+    ClaimedTask, EventRow, EventType, HeartbeatReply, Lease, NewEvent, TaskRow, TaskStanding, TaskStatus, WriteOp,
+    WriteOutcome,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

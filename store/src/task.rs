@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::enqueue::DepthCheck;
 use crate::signals::{CHANNEL_CANCELS, CHANNEL_TASKS};
 use crate::types::parse_status;
-use crate::{Db, NewEvent, Result, Store, StoreError, TaskRow, TaskStatus};
+use crate::{Db, NewEvent, Result, Store, StoreError, TaskRow, TaskStanding, TaskStatus};
 
 /// Columns of a [`TaskRow`], timestamps formatted as Backstage prints them.
 macro_rules! pg_task_columns {
@@ -403,6 +403,44 @@ impl Store {
     }
 
     /// Counts tasks by status (for metrics and the queue-depth gauge).
+    /// Where a task stands in the queue, for `scaffolder explain`: `None` when it does not exist.
+    pub async fn task_standing(&self, id: Uuid) -> Result<Option<TaskStanding>> {
+        let row: Option<(i64, Option<f64>, i64, i64)> = match &self.db {
+            Db::Pg(pool) => {
+                sqlx::query_as(
+                    "SELECT
+                        (SELECT count(*) FROM tasks o WHERE o.status = 'open' AND (o.created_at, o.id) < (t.created_at, t.id)),
+                        EXTRACT(EPOCH FROM now() - t.last_heartbeat_at)::float8,
+                        (SELECT count(*) FROM tasks p WHERE p.status = 'processing'),
+                        (SELECT count(DISTINCT p.claimed_by) FROM tasks p WHERE p.status = 'processing')
+                     FROM tasks t WHERE t.id = $1",
+                )
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+            }
+            Db::Sqlite { read, .. } => {
+                sqlx::query_as(
+                    "SELECT
+                        (SELECT count(*) FROM tasks o WHERE o.status = 'open' AND (o.created_at, o.id) < (t.created_at, t.id)),
+                        (julianday('now') - julianday(t.last_heartbeat_at)) * 86400.0,
+                        (SELECT count(*) FROM tasks p WHERE p.status = 'processing'),
+                        (SELECT count(DISTINCT p.claimed_by) FROM tasks p WHERE p.status = 'processing')
+                     FROM tasks t WHERE t.id = ?1",
+                )
+                .bind(id.to_string())
+                .fetch_optional(read)
+                .await?
+            }
+        };
+        Ok(row.map(|(open_ahead, heartbeat_age, running, claimers)| TaskStanding {
+            open_ahead,
+            heartbeat_age_seconds: heartbeat_age.map(|age| age.max(0.0)),
+            running,
+            claimers,
+        }))
+    }
+
     /// Seconds since the stalest heartbeat of a running task (`None` when nothing runs): what an
     /// operator alerts on before the janitor's `staleTimeout` hands such a task back.
     pub async fn task_oldest_heartbeat_age(&self) -> Result<Option<f64>> {

@@ -102,6 +102,18 @@ pub struct TaskRow {
     pub completed_at: Option<String>,
 }
 
+/// Where a task stands: what [`crate::Store::task_standing`] reads besides the task itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskStanding {
+    /// `open` tasks that will be claimed before it (claims go oldest first).
+    pub open_ahead: i64,
+    /// Seconds since its last heartbeat (a claimed task's lease renewal).
+    pub heartbeat_age_seconds: Option<f64>,
+    /// Tasks running now, and how many distinct workers run them.
+    pub running: i64,
+    pub claimers: i64,
+}
+
 /// One row of `task_events`.
 #[derive(Clone, Debug)]
 pub struct EventRow {

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod dry_run;
+pub mod explain;
 pub mod janitor;
 pub mod migrate;
 pub mod serve;

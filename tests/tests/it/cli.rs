@@ -158,3 +158,51 @@ async fn the_samples_dry_run_from_the_command_line() {
         }
     }
 }
+
+/// Issue 8: `scaffolder explain TASK_ID` says why a task is (not) running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_says_where_a_task_stands() {
+    let db = TestDb::postgres().await;
+    let store = db.store().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let task = store::NewTask {
+            id: uuid::Uuid::now_v7(),
+            spec: json!({"apiVersion": "scaffolder.backstage.io/v1beta3", "steps": []}).to_string(),
+            secrets: None,
+            created_by: Some(format!("user:default/u{i}")),
+            template_ref: "template:default/t".to_owned(),
+        };
+        store.task_insert(&task, 100).await.unwrap();
+        ids.push(task.id.to_string());
+    }
+    assert_eq!(store.task_claim("worker-x", 1).await.unwrap().len(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app-config.yaml"),
+        format!("backend:\n  database: {{client: pg, connection: '{}'}}\n", db.url),
+    )
+    .unwrap();
+    let explain = |id: String| {
+        let cwd = dir.path().to_path_buf();
+        async move { run_to_end(&["explain", &id], &cwd, &[]).await }
+    };
+
+    let (status, out, err) = explain(ids[2].clone()).await;
+    assert!(status.success(), "{err}");
+    assert!(out.contains("created") && out.contains("by user:default/u2: open"), "{out}");
+    assert!(out.contains("1 open task(s) were created before it"), "{out}");
+    assert!(out.contains("1 worker(s) are running 1 task(s) now"), "{out}");
+
+    let (status, out, err) = explain(ids[0].clone()).await;
+    assert!(status.success(), "{err}");
+    assert!(out.contains("claimed by worker-x (attempt 1)"), "{out}");
+    assert!(out.contains("its worker is alive"), "{out}");
+
+    let (status, _, err) = explain(uuid::Uuid::now_v7().to_string()).await;
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("does not exist"), "{err}");
+    let (status, _, err) = explain("not-a-task".to_owned()).await;
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("'not-a-task' is not a task id"), "{err}");
+}
