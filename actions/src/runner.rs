@@ -705,7 +705,8 @@ impl Runner {
                 each: iteration.each.is_some(),
                 saved,
             };
-            if let Err(error) = action.run(&mut ctx).await {
+            let action_span = tracing::info_span!("action", task_id = run.task_id, action = action.id());
+            if let Err(error) = action.run(&mut ctx).instrument(action_span).await {
                 // A failure caused by a stop is reported as the stop.
                 if let Some(reason) = run.stop.reason() {
                     return StepResult::Stopped(reason);

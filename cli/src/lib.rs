@@ -77,7 +77,7 @@ pub fn main_entry() -> ExitCode {
         }
     };
     // A dry-run prints its own progress; only warnings from the machinery underneath.
-    wiring::init_logging(if matches!(cli.command, Command::DryRun { .. }) {
+    let _telemetry = wiring::init_logging(if matches!(cli.command, Command::DryRun { .. }) {
         "warn"
     } else {
         "info,sqlx=warn,tower_http=warn"

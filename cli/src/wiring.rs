@@ -19,18 +19,68 @@ use crate::config::{ConfigSources, DatabaseKind, Settings, load};
 use crate::samples;
 
 /// `LOG_LEVEL` (Backstage's variable) or `RUST_LOG` choose the level; `LOG_FORMAT=json` makes
-/// logs JSON lines for log collectors.
-pub fn init_logging(default: &str) {
+/// logs JSON lines for log collectors. With `OTEL_EXPORTER_OTLP_ENDPOINT` (a collector's base URL,
+/// e.g. `http://127.0.0.1:4318`; or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, the full traces URL)
+/// spans (task, step, action; each with the task id) are exported over OTLP/HTTP as well.
+/// Keep the returned guard until the end: dropping it flushes the spans still buffered.
+pub fn init_logging(default: &str) -> TelemetryGuard {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter =
         std::env::var("RUST_LOG").or_else(|_| std::env::var("LOG_LEVEL")).unwrap_or_else(|_| default.to_owned());
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json");
+    let json_layer = json.then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr).json());
+    let plain_layer = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let (provider, problem) = match otlp_traces_url() {
+        None => (None, None),
+        Some(url) => match otlp_provider(&url) {
+            Ok(provider) => (Some(provider), None),
+            Err(error) => (None, Some(format!("OTLP trace export to {url} is off: {error}"))),
+        },
+    };
+    let otel_layer = provider.as_ref().map(|provider| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("scaffolder"))
+    });
+    tracing_subscriber::registry().with(filter).with(json_layer).with(plain_layer).with(otel_layer).init();
+    if let Some(problem) = problem {
+        tracing::warn!("{problem}");
     }
+    TelemetryGuard { provider }
+}
+
+/// Flushes and stops the OTLP exporter when dropped.
+pub struct TelemetryGuard {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("scaffolder: flushing traces failed: {error}");
+        }
+    }
+}
+
+fn otlp_traces_url() -> Option<String> {
+    let nonempty = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    nonempty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
+        nonempty("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+    })
+}
+
+fn otlp_provider(url: &str) -> anyhow::Result<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().with_endpoint(url).build()?;
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "scaffolder".to_owned());
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(service).build())
+        .build())
 }
 
 pub fn settings(files: &[PathBuf]) -> anyhow::Result<Settings> {

@@ -206,3 +206,63 @@ async fn explain_says_where_a_task_stands() {
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("'not-a-task' is not a task id"), "{err}");
 }
+
+/// Issue 8: with `OTEL_EXPORTER_OTLP_ENDPOINT`, spans (task, step, action, each with the task id)
+/// go to the collector over OTLP/HTTP; a stand-in collector receives them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let collector = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/traces"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&collector)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("tmp");
+    std::fs::create_dir(&work).unwrap();
+    let mut server = Scaffolder::start_with(
+        "serve",
+        &["serve"],
+        None,
+        dir.path(),
+        &[
+            ("APP_CONFIG_backend_listen_port", "0"),
+            ("TMPDIR", work.to_str().unwrap()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.uri()),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let api = server.api();
+    let created: Value = client
+        .post(format!("{api}/tasks"))
+        .json(&json!({"templateRef": "template:default/hello-world", "values": {"name": "traced", "pause": 0}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("created").to_owned();
+    eventually(Duration::from_secs(20), "the task to finish", || async {
+        let task: Value = client.get(format!("{api}/tasks/{id}")).send().await.ok()?.json().await.ok()?;
+        (task["status"] == "completed").then_some(())
+    })
+    .await;
+    // Stopping flushes what the batch exporter still holds.
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(server.wait_exit(Duration::from_secs(30)).await.success());
+    let received = collector.received_requests().await.unwrap_or_default();
+    let bodies: Vec<u8> = received.iter().flat_map(|request| request.body.clone()).collect();
+    let contains = |needle: &[u8]| bodies.windows(needle.len()).any(|window| window == needle);
+    assert!(!received.is_empty(), "no OTLP request reached the collector");
+    assert!(
+        received.iter().all(|r| r.headers.get("content-type").is_some_and(|v| v == "application/x-protobuf")),
+        "OTLP/HTTP with protobuf bodies"
+    );
+    for needle in [id.as_bytes(), b"task_id", b"step", b"action", b"debug:log", b"scaffolder"] {
+        assert!(contains(needle), "the exported spans mention {}", String::from_utf8_lossy(needle));
+    }
+}
