@@ -203,7 +203,7 @@ impl TreeWriter {
         };
         // Proven on real paths: the base is a directory inside itself, and the target's parent
         // is inside the base unless the target is itself a link.
-        if self.base.is_dir() {
+        if !self.proven.contains(&self.base) && self.base.is_dir() {
             self.proven.insert(self.base.clone());
         }
         if existing != Existing::Other
@@ -281,23 +281,12 @@ impl TreeWriter {
         mode: Option<u32>,
         budget: &Budget,
     ) -> Result<(), StepError> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         budget.charge(contents.len() as u64)?;
         self.parent_of(to)?;
         if existing == Existing::Other {
             remove_existing_file(to)?;
         }
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        if let Some(mode) = mode {
-            options.mode(mode & 0o7777);
-        }
-        let mut file = options.open(to).map_err(|e| io_error(e, to))?;
-        std::io::Write::write_all(&mut file, contents).map_err(|e| io_error(e, to))?;
-        if let Some(mode) = mode {
-            // Keep the execute bits even under a restrictive umask.
-            let _ = file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777));
-        }
+        create_new_file(to, contents, mode)?;
         Ok(())
     }
 
@@ -352,12 +341,18 @@ pub fn copy_file(from: &Path, to: &Path, budget: &Budget) -> Result<(), StepErro
 
 /// Writes `contents` to `to`, creating parents, with `mode` for a new file.
 pub fn write_file(to: &Path, contents: &[u8], mode: Option<u32>, budget: &Budget) -> Result<(), StepError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     budget.charge(contents.len() as u64)?;
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(|e| io_error(e, parent))?;
     }
     remove_existing_file(to)?;
+    create_new_file(to, contents, mode)
+}
+
+/// Creates `to` (which must not exist: nothing is written through a link) with `contents`, and
+/// `mode` for the new file whatever the umask.
+fn create_new_file(to: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), StepError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     if let Some(mode) = mode {
@@ -367,7 +362,7 @@ pub fn write_file(to: &Path, contents: &[u8], mode: Option<u32>, budget: &Budget
     std::io::Write::write_all(&mut file, contents).map_err(|e| io_error(e, to))?;
     if let Some(mode) = mode {
         // Keep the execute bits even under a restrictive umask.
-        let _ = std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode & 0o7777));
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777));
     }
     Ok(())
 }

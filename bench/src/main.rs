@@ -804,17 +804,9 @@ fn dry_run_body(template: &Path) -> anyhow::Result<Value> {
     let entity: Value = serde_norway::from_str(&text)?;
     let root = template.parent().expect("a directory");
     let mut contents = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                stack.push(entry.path());
-            } else {
-                let relative = entry.path().strip_prefix(root)?.display().to_string();
-                contents.push(json!({"path": relative, "base64Content": encode(&std::fs::read(entry.path())?)}));
-            }
-        }
+    for file in walk_files(root)? {
+        let relative = file.strip_prefix(root)?.display().to_string();
+        contents.push(json!({"path": relative, "base64Content": encode(&std::fs::read(&file)?)}));
     }
     Ok(json!({
         "template": entity,

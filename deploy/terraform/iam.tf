@@ -46,13 +46,7 @@ data "aws_iam_policy_document" "execution" {
     sid     = "WriteLogs"
     actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = flatten([
-      for group in [
-        aws_cloudwatch_log_group.api,
-        aws_cloudwatch_log_group.worker,
-        aws_cloudwatch_log_group.janitor,
-        aws_cloudwatch_log_group.migrate,
-        aws_cloudwatch_log_group.otel,
-      ] : [group.arn, "${group.arn}:*"]
+      for group in aws_cloudwatch_log_group.role : [group.arn, "${group.arn}:*"]
     ])
   }
 

@@ -105,33 +105,16 @@ resource "aws_ecr_repository" "scaffolder" {
   tags = var.tags
 }
 
-resource "aws_cloudwatch_log_group" "api" {
-  name              = "/ecs/${var.name}/api"
-  retention_in_days = var.log_retention_days
-  tags              = var.tags
-}
-
-resource "aws_cloudwatch_log_group" "worker" {
-  name              = "/ecs/${var.name}/worker"
-  retention_in_days = var.log_retention_days
-  tags              = var.tags
-}
-
-resource "aws_cloudwatch_log_group" "janitor" {
-  name              = "/ecs/${var.name}/janitor"
-  retention_in_days = var.log_retention_days
-  tags              = var.tags
-}
-
-resource "aws_cloudwatch_log_group" "migrate" {
-  name              = "/ecs/${var.name}/migrate"
-  retention_in_days = var.log_retention_days
-  tags              = var.tags
-}
-
-# The metrics sidecar's own logs.
-resource "aws_cloudwatch_log_group" "otel" {
-  name              = "/ecs/${var.name}/otel-collector"
+# One log group per container role; `otel` holds the metrics sidecar's own logs.
+resource "aws_cloudwatch_log_group" "role" {
+  for_each = {
+    api     = "api"
+    worker  = "worker"
+    janitor = "janitor"
+    migrate = "migrate"
+    otel    = "otel-collector"
+  }
+  name              = "/ecs/${var.name}/${each.value}"
   retention_in_days = var.log_retention_days
   tags              = var.tags
 }

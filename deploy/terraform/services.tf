@@ -15,6 +15,20 @@ locals {
   }
 
   stop_timeout_check = var.stop_timeout_seconds > var.shutdown_grace_period_seconds
+
+  # One log group per role; the collector sidecar writes into its own group under the worker's
+  # stream prefix.
+  log_configuration = {
+    for role, stream in { api = "api", worker = "worker", otel = "worker", janitor = "janitor", migrate = "migrate" } :
+    role => {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.role[role].name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = stream
+      }
+    }
+  }
 }
 
 resource "aws_ecs_task_definition" "api" {
@@ -31,20 +45,13 @@ resource "aws_ecs_task_definition" "api" {
   }
 
   container_definitions = jsonencode([merge(local.scaffolder_container, {
-    image        = local.image
-    command      = ["api"]
-    portMappings = [{ containerPort = local.port, protocol = "tcp" }]
-    environment  = [for name, value in local.api_environment : { name = name, value = value }]
-    secrets      = local.api_secrets
-    healthCheck  = local.http_health_check
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.api.name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "api"
-      }
-    }
+    image            = local.image
+    command          = ["api"]
+    portMappings     = [{ containerPort = local.port, protocol = "tcp" }]
+    environment      = [for name, value in local.api_environment : { name = name, value = value }]
+    secrets          = local.api_secrets
+    healthCheck      = local.http_health_check
+    logConfiguration = local.log_configuration["api"]
   })])
 
   lifecycle {
@@ -81,35 +88,21 @@ resource "aws_ecs_task_definition" "worker" {
 
   container_definitions = jsonencode([
     merge(local.scaffolder_container, {
-      image       = local.image
-      command     = ["worker"]
-      environment = [for name, value in local.worker_environment : { name = name, value = value }]
-      secrets     = local.worker_secrets
-      healthCheck = local.http_health_check
-      logConfiguration = {
-        logDriver = "awslogs"
-        options = {
-          awslogs-group         = aws_cloudwatch_log_group.worker.name
-          awslogs-region        = local.region
-          awslogs-stream-prefix = "worker"
-        }
-      }
+      image            = local.image
+      command          = ["worker"]
+      environment      = [for name, value in local.worker_environment : { name = name, value = value }]
+      secrets          = local.worker_secrets
+      healthCheck      = local.http_health_check
+      logConfiguration = local.log_configuration["worker"]
     }),
     {
       # Scrapes this worker's /metrics over localhost and publishes the queue depth to CloudWatch
       # (autoscaling.tf). Not essential: if it stops, the worker keeps working and scaling pauses.
-      name        = "otel-collector"
-      image       = var.otel_collector_image
-      essential   = false
-      environment = [{ name = "AOT_CONFIG_CONTENT", value = local.otel_collector_config }]
-      logConfiguration = {
-        logDriver = "awslogs"
-        options = {
-          awslogs-group         = aws_cloudwatch_log_group.otel.name
-          awslogs-region        = local.region
-          awslogs-stream-prefix = "worker"
-        }
-      }
+      name             = "otel-collector"
+      image            = var.otel_collector_image
+      essential        = false
+      environment      = [{ name = "AOT_CONFIG_CONTENT", value = local.otel_collector_config }]
+      logConfiguration = local.log_configuration["otel"]
     },
   ])
 
@@ -137,18 +130,11 @@ resource "aws_ecs_task_definition" "janitor" {
   }
 
   container_definitions = jsonencode([merge(local.scaffolder_container, {
-    image       = local.image
-    command     = ["janitor", "--once"]
-    environment = [for name, value in local.task_environment : { name = name, value = value }]
-    secrets     = local.task_secrets
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.janitor.name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "janitor"
-      }
-    }
+    image            = local.image
+    command          = ["janitor", "--once"]
+    environment      = [for name, value in local.task_environment : { name = name, value = value }]
+    secrets          = local.task_secrets
+    logConfiguration = local.log_configuration["janitor"]
   })])
 
   tags = var.tags
@@ -170,18 +156,11 @@ resource "aws_ecs_task_definition" "migrate" {
   }
 
   container_definitions = jsonencode([merge(local.scaffolder_container, {
-    image       = local.migrate_image
-    command     = ["migrate"]
-    environment = [for name, value in local.task_environment : { name = name, value = value }]
-    secrets     = local.task_secrets
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.migrate.name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "migrate"
-      }
-    }
+    image            = local.migrate_image
+    command          = ["migrate"]
+    environment      = [for name, value in local.task_environment : { name = name, value = value }]
+    secrets          = local.task_secrets
+    logConfiguration = local.log_configuration["migrate"]
   })])
 
   tags = var.tags

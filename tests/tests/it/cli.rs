@@ -9,33 +9,38 @@ use crate::support::db::TestDb;
 use crate::support::eventually;
 use crate::support::process::{Scaffolder, run_to_end};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_embedded_default_runs_a_sample_template_with_no_configuration() {
-    let dir = tempfile::tempdir().unwrap();
-    // No app-config.yaml: SQLite in the working directory, the built-in samples, no tokens on
-    // loopback. Only the port is overridden, so that tests never collide on 7007.
-    let work = dir.path().join("tmp");
+/// `scaffolder serve` with no configuration in `dir`: SQLite in the working directory, the
+/// built-in samples, no tokens on loopback. Only the port is overridden, so that tests never
+/// collide on 7007, and the temporary directory (the default workspaces) is kept inside `dir`.
+async fn serve_embedded(dir: &std::path::Path, env: &[(&str, &str)]) -> Scaffolder {
+    let work = dir.join("tmp");
     std::fs::create_dir(&work).unwrap();
-    let server = Scaffolder::start_with(
-        "serve",
-        &["serve"],
-        None,
-        dir.path(),
-        &[("APP_CONFIG_backend_listen_port", "0"), ("TMPDIR", work.to_str().unwrap())],
-    )
-    .await;
-    let client = reqwest::Client::new();
-    let api = server.api();
+    let mut all = vec![("APP_CONFIG_backend_listen_port", "0"), ("TMPDIR", work.to_str().unwrap())];
+    all.extend_from_slice(env);
+    Scaffolder::start_with("serve", &["serve"], None, dir, &all).await
+}
+
+/// Posts the `hello-world` sample for `name` without pauses; returns the task id.
+async fn say_hello(client: &reqwest::Client, api: &str, name: &str) -> String {
     let created: Value = client
         .post(format!("{api}/tasks"))
-        .json(&json!({"templateRef": "template:default/hello-world", "values": {"name": "newcomer", "pause": 0}}))
+        .json(&json!({"templateRef": "template:default/hello-world", "values": {"name": name, "pause": 0}}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let id = created["id"].as_str().expect("created").to_owned();
+    created["id"].as_str().expect("created").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_runs_a_sample_template_with_no_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_embedded(dir.path(), &[]).await;
+    let client = reqwest::Client::new();
+    let api = server.api();
+    let id = say_hello(&client, &api, "newcomer").await;
     let events: Value = eventually(Duration::from_secs(20), "the sample to finish", || async {
         let events: Value = client.get(format!("{api}/tasks/{id}/events")).send().await.ok()?.json().await.ok()?;
         let done = events.as_array()?.iter().any(|e| e["type"] == "completion");
@@ -220,32 +225,10 @@ async fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
         .mount(&collector)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("tmp");
-    std::fs::create_dir(&work).unwrap();
-    let mut server = Scaffolder::start_with(
-        "serve",
-        &["serve"],
-        None,
-        dir.path(),
-        &[
-            ("APP_CONFIG_backend_listen_port", "0"),
-            ("TMPDIR", work.to_str().unwrap()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.uri()),
-        ],
-    )
-    .await;
+    let mut server = serve_embedded(dir.path(), &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.uri())]).await;
     let client = reqwest::Client::new();
     let api = server.api();
-    let created: Value = client
-        .post(format!("{api}/tasks"))
-        .json(&json!({"templateRef": "template:default/hello-world", "values": {"name": "traced", "pause": 0}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().expect("created").to_owned();
+    let id = say_hello(&client, &api, "traced").await;
     eventually(Duration::from_secs(20), "the task to finish", || async {
         let task: Value = client.get(format!("{api}/tasks/{id}")).send().await.ok()?.json().await.ok()?;
         (task["status"] == "completed").then_some(())

@@ -94,16 +94,17 @@ async fn every_case_through_the_dry_run_api() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // Nothing is left behind: uploaded contents and workspaces are removed (just after each
     // answer, so allow a moment).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let left: Vec<_> =
-            std::fs::read_dir(work.path()).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-        if left.is_empty() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "left in the working directory: {left:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let remaining = || {
+        std::fs::read_dir(work.path())
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    crate::support::eventually(
+        std::time::Duration::from_secs(20),
+        "the dry-runs' directories to be removed",
+        || async { remaining().is_empty().then_some(()) },
+    )
+    .await;
 }
 
 /// The CLI runs the case's directory in place. It reads real file modes where the API's uploads
