@@ -56,6 +56,13 @@ pub trait Action: Send + Sync + 'static {
     fn supports_dry_run(&self) -> bool {
         false
     }
+    /// Whether the action's only effect is files in the workspace. A recovered run starts in an
+    /// empty workspace (the previous attempt's went with its worker), so such a step runs again
+    /// even when an earlier attempt completed it; a step with effects elsewhere is skipped and its
+    /// saved outputs restored.
+    fn only_builds_the_workspace(&self) -> bool {
+        false
+    }
     /// What the action does to the workspace (the safe assumption: it writes).
     fn workspace_access(&self) -> WorkspaceAccess {
         WorkspaceAccess::Write

@@ -88,10 +88,18 @@ impl Action for CatalogRegister {
         let token = ctx.secrets.get("backstageToken").map(String::as_str);
         ctx.info(&format!("Registering {url} in the catalog"));
         ctx.check_stop()?;
+        // The intent is recorded first: an attempt that dies after the catalog registered the
+        // location but before `registered` was saved leaves it, so the next attempt's conflict is
+        // known to be its own doing.
+        let earlier = ctx.checkpoint_value("registered").await.is_some()
+            || ctx.checkpoint_value("registering").await.is_some_and(|v| v == json!(url));
+        if !earlier {
+            ctx.set_checkpoint("registering", json!(url)).await?;
+        }
         match self.catalog.add_location(&url, false, token).await {
             Ok(_) => {}
-            // Registered by an earlier attempt of this task (or anyone): the entities are there.
-            Err(error) if error.name == "ConflictError" && ctx.checkpoint_value("registered").await.is_some() => {}
+            // Registered by an earlier attempt of this task: the entities are there.
+            Err(error) if error.name == "ConflictError" && earlier => {}
             Err(error) if !optional => return Err(error),
             Err(_) => {}
         }

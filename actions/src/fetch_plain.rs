@@ -53,6 +53,9 @@ impl Action for FetchPlain {
         schema_of::<Input>()
     }
 
+    fn only_builds_the_workspace(&self) -> bool {
+        true
+    }
     fn supports_dry_run(&self) -> bool {
         true
     }

@@ -47,6 +47,9 @@ impl Action for FetchPlainFile {
         schema_of::<Input>()
     }
 
+    fn only_builds_the_workspace(&self) -> bool {
+        true
+    }
     fn supports_dry_run(&self) -> bool {
         true
     }

@@ -98,6 +98,9 @@ impl Action for FetchTemplate {
         schema_of::<Input>()
     }
 
+    fn only_builds_the_workspace(&self) -> bool {
+        true
+    }
     fn supports_dry_run(&self) -> bool {
         true
     }
@@ -219,6 +222,14 @@ impl Action for FetchTemplate {
                             "Copying file binary or symbolic link at {location}, to template output path."
                         ));
                         writer.link(&source_path, &target, existing, ctx.budget)?;
+                        // The link was proven inside the skeleton where it was; a rendered name
+                        // can put it at another depth, where the same relative target leads out.
+                        if !link_stays_inside(&output_dir, &output_path) {
+                            let _ = std::fs::remove_file(&target);
+                            ctx.warn(&format!(
+                                "Skipping the symbolic link {location}: written as {output_path} it would point outside the target directory"
+                            ));
+                        }
                     }
                     EntryKind::File => {
                         let file = Output { writer: &mut writer, target: &target, existing };

@@ -60,6 +60,9 @@ impl Action for FetchTemplateFile {
         schema_of::<Input>()
     }
 
+    fn only_builds_the_workspace(&self) -> bool {
+        true
+    }
     fn supports_dry_run(&self) -> bool {
         true
     }

@@ -114,7 +114,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Entry>) -> std::io::Result<()> {
         let entry = entry?;
         let path = entry.path();
         let file_type = entry.file_type()?;
-        let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        // On Unix a backslash is part of a name, never a separator: a file named `..\x` is
+        // listed as itself (reading it as `../x` would lead out of `root`).
+        let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
         if file_type.is_symlink() {
             out.push(Entry { relative, kind: EntryKind::Symlink });
         } else if file_type.is_dir() {

@@ -54,6 +54,9 @@ impl Action for FsDelete {
         schema_of::<Input>()
     }
 
+    fn only_builds_the_workspace(&self) -> bool {
+        true
+    }
     fn supports_dry_run(&self) -> bool {
         true
     }

@@ -28,6 +28,11 @@ impl Redactor {
         self.values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     }
 
+    /// Adds everything `other` masks.
+    pub fn absorb(&mut self, other: &Redactor) {
+        self.add(other.values.iter().map(String::as_str));
+    }
+
     /// Adds every string that differs between a render with secrets and one without.
     pub fn add_differences(&mut self, with_secrets: &Value, without_secrets: &Value) {
         let mut found = Vec::new();

@@ -139,6 +139,9 @@ pub(crate) struct SavedState<'a> {
     persist: bool,
     /// Known secrets never reach the saved row.
     redactor: Redactor,
+    /// Known secrets and every transformed form a step has revealed so far: a later step must
+    /// not show what an earlier one wrote (a file listed with its contents, an output).
+    learned: std::sync::Mutex<Redactor>,
 }
 
 impl SavedState<'_> {
@@ -266,6 +269,7 @@ impl Runner {
             sink: run.sink,
             persist: !run.is_dry_run,
             redactor: secret_values.clone(),
+            learned: std::sync::Mutex::new(secret_values.clone()),
         };
         let template = run.spec.template_info().and_then(|t| t["entityRef"].as_str()).unwrap_or_default().to_owned();
         let mut step_outputs = Map::new();
@@ -287,10 +291,12 @@ impl Runner {
                         continue;
                     }
                     started[index] = true;
+                    let rebuilds = self.registry.get(step.action()).is_some_and(|a| a.only_builds_the_workspace());
                     if let Some(output) = completed_before
                         .contains(&step.id().to_owned())
                         .then(|| run.state.steps.get(step.id()).map(|s| s.output.clone()))
                         .flatten()
+                        .filter(|_| !rebuilds)
                     {
                         step_outputs.insert(step.id().to_owned(), json!({"output": output}));
                         context.set("steps", Value::Object(step_outputs.clone()));
@@ -442,7 +448,7 @@ impl Runner {
             let message = secret_values.redact(&problem.to_string());
             emit(run.sink, TaskEventKind::Log, json!({"message": format!("\u{1b}[33mwarn\u{1b}[39m: {message}")}));
         }
-        let output = secret_values.redact_value(&output);
+        let output = saved.learned.lock().expect("redactions").redact_value(&output);
         RunOutcome::Completed { output }
     }
 
@@ -528,8 +534,7 @@ impl Runner {
             )));
         };
 
-        let mut redactor =
-            Redactor::new(run.secrets.values().chain(self.config.environment.secrets.values()).map(String::as_str));
+        let mut redactor = saved.learned.lock().expect("redactions").clone();
         let environment_secrets = if run.is_dry_run { Secrets::new() } else { self.config.environment.secrets.clone() };
         let with_secrets = context.clone().with("secrets", json!(run.secrets)).with(
             "environment",
@@ -614,45 +619,66 @@ impl Runner {
             }
         };
 
+        // Rendering blocks (up to `each`'s 100,000 iterations, each bounded by the renderer's fuel):
+        // off the async executor, so that the server answers meanwhile, and stopped early by a
+        // cancel, a timeout, or a render that hit a limit (runaway templates fail the step instead
+        // of being passed on as written, iteration after iteration).
         let mut iterations = Vec::new();
         let mut problems: Vec<templates::RenderProblem> = Vec::new();
-        for item in each_items.map(|items| items.into_iter().map(Some).collect()).unwrap_or_else(|| vec![None]) {
-            let each_value = item.map(|(key, value)| json!({"key": key, "value": value}));
-            let iteration_context = match &each_value {
-                Some(each) => with_secrets.clone().with("each", each.clone()),
-                None => with_secrets.clone(),
-            };
-            let should_run = match (&each_value, step.condition()) {
-                (Some(_), Some(condition)) => {
-                    is_truthy(self.renderer.render_value(condition, &iteration_context).as_ref())
+        crate::files::blocking(|| {
+            // One allowance for every iteration: the rendered inputs are all kept until they run.
+            let _budget = templates::RenderBudget::enter(self.config.limits.max_render_bytes as usize);
+            for item in each_items.map(|items| items.into_iter().map(Some).collect()).unwrap_or_else(|| vec![None]) {
+                if run.stop.is_stopped() || problems.iter().any(|p| p.limit) {
+                    break;
                 }
-                _ => true,
-            };
-            let input = match step.input() {
-                Some(raw) if should_run => {
-                    let (rendered, found) = self.renderer.render_value_checked(raw, &iteration_context, "input");
-                    for problem in found {
-                        if !problems.contains(&problem) {
-                            problems.push(problem);
-                        }
-                    }
-                    rendered
-                }
-                Some(raw) => self.renderer.render_value(raw, &iteration_context),
-                None => None,
-            }
-            .unwrap_or_else(|| json!({}));
-            if should_run && has_secrets && step.input().is_some() {
-                let plain_context = match &each_value {
-                    Some(each) => without_secrets.clone().with("each", each.clone()),
-                    None => without_secrets.clone(),
+                let each_value = item.map(|(key, value)| json!({"key": key, "value": value}));
+                let iteration_context = match &each_value {
+                    Some(each) => with_secrets.clone().with("each", each.clone()),
+                    None => with_secrets.clone(),
                 };
-                match step.input().and_then(|raw| self.renderer.render_value(raw, &plain_context)) {
-                    Some(plain) => redactor.add_differences(&input, &plain),
-                    None => redactor.add_all_strings(&input),
+                let should_run = match (&each_value, step.condition()) {
+                    (Some(_), Some(condition)) => {
+                        is_truthy(self.renderer.render_value(condition, &iteration_context).as_ref())
+                    }
+                    _ => true,
+                };
+                let input = match step.input() {
+                    Some(raw) if should_run => {
+                        let (rendered, found) = self.renderer.render_value_checked(raw, &iteration_context, "input");
+                        for problem in found {
+                            if !problems.contains(&problem) {
+                                problems.push(problem);
+                            }
+                        }
+                        rendered
+                    }
+                    Some(raw) => self.renderer.render_value(raw, &iteration_context),
+                    None => None,
                 }
+                .unwrap_or_else(|| json!({}));
+                if should_run && has_secrets && step.input().is_some() {
+                    let plain_context = match &each_value {
+                        Some(each) => without_secrets.clone().with("each", each.clone()),
+                        None => without_secrets.clone(),
+                    };
+                    match step.input().and_then(|raw| self.renderer.render_value(raw, &plain_context)) {
+                        Some(plain) => redactor.add_differences(&input, &plain),
+                        None => redactor.add_all_strings(&input),
+                    }
+                }
+                iterations.push(Iteration { each: each_value, should_run, input });
             }
-            iterations.push(Iteration { each: each_value, should_run, input });
+        });
+        if let Some(reason) = run.stop.reason() {
+            return StepResult::Stopped(reason);
+        }
+        saved.learned.lock().expect("redactions").absorb(&redactor);
+        if let Some(problem) = problems.iter().find(|p| p.limit) {
+            return StepResult::Failed(StepError::new(
+                "TemplateRenderError",
+                redactor.redact(&format!("{} could not be rendered: {}", problem.path, problem.message)),
+            ));
         }
         let logger = StepLogger { sink: run.sink, task_id: run.task_id, step_id: step.id(), redactor };
         // Backstage passes such strings on silently; the author at least hears about it.

@@ -21,6 +21,10 @@ pub async fn find_template(store: &Store, reference: &EntityRef) -> Result<Catal
         return Err(ApiError::input("Invalid kind, only 'Template' kind is supported"));
     }
     let entity_ref = format!("template:{}/{}", reference.namespace, reference.name);
+    // No entity is named with NUL, and PostgreSQL would refuse the lookup with an error.
+    if entity_ref.contains('\0') {
+        return Err(ApiError::not_found(format!("Template {entity_ref} not found")));
+    }
     let row = store
         .entity_get("template", &reference.namespace, &reference.name)
         .await?

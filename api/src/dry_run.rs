@@ -15,15 +15,19 @@ use crate::body::{JsonBody, body_object, object_field, required, secrets_field};
 use crate::error::{ApiError, ValidationErrors};
 use crate::state::AppState;
 use crate::tasks::validate_secrets;
-use crate::wire::{DryRunRequest, DryRunResponse, ErrorEnvelope, ValidationErrorList};
+use crate::wire::{BadRequest, DryRunRequest, DryRunResponse, ErrorEnvelope};
 
 /// Runs a template without a task: uploaded files in, resulting files, log and output back.
 #[utoipa::path(post, path = "/v2/dry-run", tag = "templates", request_body = DryRunRequest,
     responses(
         (status = 200, body = DryRunResponse),
-        (status = 400, description = "Malformed request, not a template, values failing the parameter schema, or a step's input error", body = ValidationErrorList),
-        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 413, body = ErrorEnvelope), (status = 500, description = "A step failed", body = ErrorEnvelope)))]
+        (status = 400, description = "Malformed request, not a template, values failing the parameter schema, or a step's input error", body = BadRequest),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "A step failed with NotFoundError", body = ErrorEnvelope),
+        (status = 409, description = "A step failed with ConflictError", body = ErrorEnvelope), (status = 413, body = ErrorEnvelope),
+        (status = 500, description = "A step failed (the status follows the error's name, as Backstage's error middleware maps it)", body = ErrorEnvelope),
+        (status = 501, description = "A step failed with NotImplementedError", body = ErrorEnvelope),
+        (status = 503, description = "A step failed with ServiceUnavailableError, or the database is unavailable", body = ErrorEnvelope)))]
 pub async fn dry_run(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -96,6 +96,11 @@ impl ApiError {
 
 impl From<store::StoreError> for ApiError {
     fn from(error: store::StoreError) -> Self {
+        // The request's own text, not the database, is at fault: a NUL character PostgreSQL
+        // refuses (SQLite would just match nothing). Routes that look names up say 404 first.
+        if error.is_unstorable_text() {
+            return ApiError::input("The request holds a NUL character, which no name or value here can contain");
+        }
         tracing::error!(%error, "database error while serving a request");
         if error.is_transient() {
             ApiError::unavailable("The database is unavailable; try again shortly", 2)
@@ -146,6 +151,19 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         None if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
             ErrorInfo { name: "NotAllowedError", message: format!("Method {method} is not allowed for {url}") }
         }
+        // An extractor's own plain-text refusal (a path segment that is not UTF-8 once decoded):
+        // Backstage answers those with the envelope too.
+        None if response.status() == StatusCode::BAD_REQUEST && is_plain_text(&response) => {
+            let (_, body) = response.into_parts();
+            let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+            let message = String::from_utf8_lossy(&text).into_owned();
+            let body = json!({
+                "error": {"name": "InputError", "message": message},
+                "request": {"method": method, "url": url},
+                "response": {"statusCode": 400},
+            });
+            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+        }
         None => return response,
     };
     let status = response.status();
@@ -161,6 +179,14 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         }
     }
     enveloped
+}
+
+fn is_plain_text(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"))
 }
 
 /// The answer for a route that does not exist.

@@ -83,7 +83,8 @@ async fn next_batch(
 /// Long-poll: the first non-empty batch, or `[]` after 30 s.
 #[utoipa::path(get, path = "/v2/tasks/{taskId}/events", tag = "tasks",
     params(("taskId" = String, Path), ("after" = Option<i64>, Query, description = "Return events with a greater id (the completion event is always included)")),
-    responses((status = 200, body = Vec<SerializedTaskEvent>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Vec<SerializedTaskEvent>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "A permission is denied (RBAC)", body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 503, description = "The database is unavailable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn events(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -102,7 +103,8 @@ pub async fn events(
 #[utoipa::path(get, path = "/v2/tasks/{taskId}/eventstream", tag = "tasks",
     params(("taskId" = String, Path), ("after" = Option<i64>, Query)),
     responses((status = 200, description = "text/event-stream of SerializedTaskEvent", content_type = "text/event-stream"),
-        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, description = "A permission is denied (RBAC)", body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 503, description = "The database is unavailable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn event_stream(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -20,7 +20,8 @@ pub async fn list_actions(State(state): State<AppState>) -> Json<Vec<Value>> {
 /// The parameter pages of a template, for rendering its form.
 #[utoipa::path(get, path = "/v2/templates/{namespace}/{kind}/{name}/parameter-schema", tag = "templates",
     params(("namespace" = String, Path), ("kind" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = TemplateParameterSchema), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = TemplateParameterSchema), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "A permission is denied (RBAC)", body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 503, description = "The database is unavailable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn parameter_schema(
     State(state): State<AppState>,
     Extension(principal): Extension<crate::auth::Principal>,

@@ -10,10 +10,13 @@
 //! - `catalog_routes`: `/api/catalog`, Backstage's catalog API over the thin catalog.
 //! - `techdocs`: `/api/techdocs`, pre-built documentation sites.
 //! - `jwt`, `permissions`: user tokens and the RBAC policy.
+//! - `ui`: the built-in web page (`/`, `/ui/*`, `ui-config`); `authoring`: the two routes it
+//!   needs beyond Backstage's (page-by-page validation, reading a template's YAML).
 //!
 //! Invariant: this crate knows HTTP and nothing below it does; it holds no SQL text.
 
 mod auth;
+mod authoring;
 mod body;
 mod catalog;
 mod catalog_routes;
@@ -28,6 +31,7 @@ mod s3;
 mod state;
 mod tasks;
 mod techdocs;
+mod ui;
 mod wire;
 
 use std::path::PathBuf;
@@ -56,12 +60,17 @@ pub use s3::S3Config;
 pub use state::ApiConfig;
 use state::{AppState, Inner};
 pub use techdocs::TechDocsConfig;
+use wire::BearerAuth;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "scaffolder", version = "1", description = "Backstage's scaffolder API (/api/scaffolder/v2), served by scaffolder"),
     servers((url = "/api/scaffolder")),
-    tags((name = "tasks"), (name = "actions"), (name = "templates"))
+    tags((name = "tasks"), (name = "actions"), (name = "templates"), (name = "ui")),
+    // Served outside the authenticated routes (see `ui`), documented here.
+    paths(ui::ui_config),
+    security(("JWT" = [])),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
 
@@ -94,6 +103,8 @@ fn scaffolder_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(info::parameter_schema))
         .routes(routes!(dry_run::dry_run))
         .routes(routes!(info::templating_extensions))
+        .routes(routes!(authoring::validate))
+        .routes(routes!(authoring::parse_template))
         .split_for_parts()
 }
 
@@ -106,7 +117,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn app(parts: AppParts) -> Router {
     let max_body = parts.config.max_body_bytes;
     let dry_run_slots = parts.config.max_concurrent_dry_runs.max(1);
-    let authenticator = Arc::new(auth::Authenticator::new(parts.auth).with_users(parts.store.clone()));
+    let authenticator = Arc::new(auth::Authenticator::new(parts.auth.clone()).with_users(parts.store.clone()));
+    let ui = ui::Ui::new(&parts.auth, authenticator.clone());
     let permissions = permissions::Permissions::new(parts.config.permissions.clone(), parts.store.clone());
     let s3 = parts.config.techdocs.s3.clone().map(s3::S3::new);
     let state = AppState(Arc::new(Inner {
@@ -139,6 +151,7 @@ pub fn app(parts: AppParts) -> Router {
         .nest("/api/catalog", catalog_routes)
         .nest("/api/techdocs", techdocs_routes)
         .merge(health_routes())
+        .merge(ui::routes(Arc::new(ui)))
         .fallback(error::no_route)
         .with_state(state)
         .layer(middleware::from_fn(error::envelope))
@@ -206,6 +219,13 @@ fn route_label(path: &str) -> &'static str {
         ["", "api", "scaffolder", "v2", "templates", _, _, _, "parameter-schema"] => {
             "/api/scaffolder/v2/templates/{namespace}/{kind}/{name}/parameter-schema"
         }
+        ["", "api", "scaffolder", "v2", "templates", _, _, _, "validate"] => {
+            "/api/scaffolder/v2/templates/{namespace}/{kind}/{name}/validate"
+        }
+        ["", "api", "scaffolder", "v2", "parse-template"] => "/api/scaffolder/v2/parse-template",
+        ["", "api", "scaffolder", "v2", "ui-config"] => "/api/scaffolder/v2/ui-config",
+        [""] | ["", ""] => "/",
+        ["", "ui", ..] => "/ui/{file}",
         ["", "api", "scaffolder", "openapi.json"] => "/api/scaffolder/openapi.json",
         ["", "api", "catalog", "entities"] => "/api/catalog/entities",
         ["", "api", "catalog", "entities", "by-query"] => "/api/catalog/entities/by-query",

@@ -21,17 +21,17 @@ use crate::catalog::find_template;
 use crate::error::{ApiError, ValidationErrors};
 use crate::state::AppState;
 use crate::wire::{
-    CancelAnswer, CreateTaskRequest, ErrorEnvelope, RetryRequest, SerializedTask, TaskCreated, TaskList,
-    ValidationErrorList,
+    BadRequest, CancelAnswer, CreateTaskRequest, ErrorEnvelope, RetryRequest, SerializedTask, TaskCreated, TaskList,
 };
 
 /// Runs a template: validates the values against every parameter page and enqueues the task.
 #[utoipa::path(post, path = "/v2/tasks", tag = "tasks", request_body = CreateTaskRequest,
     responses(
         (status = 201, body = TaskCreated),
-        (status = 400, description = "Malformed request, invalid template, or values failing the parameter schema", body = ValidationErrorList),
-        (status = 401, body = ErrorEnvelope), (status = 404, description = "Unknown template", body = ErrorEnvelope),
-        (status = 413, body = ErrorEnvelope), (status = 503, description = "Queue full or database unavailable", body = ErrorEnvelope)))]
+        (status = 400, description = "Malformed request, invalid template, or values failing the parameter schema", body = BadRequest),
+        (status = 401, body = ErrorEnvelope), (status = 403, description = "A permission is denied (RBAC)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown template", body = ErrorEnvelope), (status = 413, body = ErrorEnvelope),
+        (status = 503, description = "Queue full or database unavailable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn create_task(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -139,7 +139,8 @@ fn stored_secrets(secrets: Option<Map<String, Value>>, principal: &Principal) ->
         ("status" = Option<Vec<String>>, Query, description = "Status (repeatable)"),
         ("order" = Option<Vec<String>>, Query, description = "`asc:<field>` or `desc:<field>`; fields: created_at, status, created_by"),
         ("limit" = Option<i64>, Query, minimum = 0), ("offset" = Option<i64>, Query, minimum = 0)),
-    responses((status = 200, body = TaskList), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)))]
+    responses((status = 200, body = TaskList), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 503, description = "The database is unavailable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn list_tasks(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -161,6 +162,14 @@ pub async fn list_tasks(
             })?),
             "order" => filter.order.push(parse_order(value)?),
             _ => {}
+        }
+    }
+    // No task was created by a name holding NUL (PostgreSQL text cannot even hold one, and would
+    // answer the query with an error): such names match nothing, as on SQLite.
+    if filter.created_by.iter().any(|c| c.contains('\0')) {
+        filter.created_by.retain(|c| !c.contains('\0'));
+        if filter.created_by.is_empty() {
+            return Ok(Json(TaskList { tasks: Vec::new(), total_tasks: 0 }));
         }
     }
     // Without `scaffolder.task.read` a user's list holds their own tasks only: the others are
@@ -191,12 +200,15 @@ fn parse_order(item: &str) -> Result<TaskOrder, ApiError> {
     if field.is_empty() {
         return Err(invalid());
     }
-    let field = OrderField::parse(field).ok_or_else(|| ApiError::input(format!("Invalid order field \"{field}\"")))?;
+    let field = OrderField::parse(field).ok_or_else(|| {
+        ApiError::input(format!("Invalid order field \"{field}\", expected one of created_at, status, created_by"))
+    })?;
     Ok(TaskOrder { field, descending })
 }
 
 #[utoipa::path(get, path = "/v2/tasks/{taskId}", tag = "tasks", params(("taskId" = String, Path)),
-    responses((status = 200, body = SerializedTask), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = SerializedTask), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, description = "A permission is denied (RBAC)", body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 503, description = "The database is unavailable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn get_task(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -211,7 +223,8 @@ pub async fn get_task(
 /// Cancels a task. A running task stops at its next boundary and ends `cancelled`; one that has
 /// not started ends at once; a finished one is left as it is. The answer is always Backstage's.
 #[utoipa::path(post, path = "/v2/tasks/{taskId}/cancel", tag = "tasks", params(("taskId" = String, Path)),
-    responses((status = 200, body = CancelAnswer), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = CancelAnswer), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, description = "A permission is denied (RBAC)", body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 503, description = "The database is unavailable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn cancel_task(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -244,8 +257,11 @@ pub async fn cancel_task(
 
 /// Runs a finished task again; steps that already completed are skipped.
 #[utoipa::path(post, path = "/v2/tasks/{taskId}/retry", tag = "tasks", params(("taskId" = String, Path)), request_body(content = RetryRequest),
-    responses((status = 201, body = TaskCreated), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope), (status = 409, description = "The task has not finished", body = ErrorEnvelope)))]
+    responses((status = 201, body = TaskCreated),
+        (status = 400, description = "Malformed request, or secrets failing the template's secrets schema", body = BadRequest),
+        (status = 401, body = ErrorEnvelope), (status = 403, description = "A permission is denied (RBAC)", body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "The task has not finished", body = ErrorEnvelope), (status = 413, body = ErrorEnvelope),
+        (status = 503, description = "The database is unavailable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn retry_task(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -160,6 +160,34 @@ pub struct ValidationErrorList {
     pub errors: Vec<serde_json::Value>,
 }
 
+/// A `400` of a route that validates values: `{errors}` when they fail the template's parameter
+/// or secrets schema, Backstage's error envelope for everything else (a malformed body, a bad
+/// template reference, ...).
+#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+pub enum BadRequest {
+    Validation(ValidationErrorList),
+    Envelope(ErrorEnvelope),
+}
+
+/// `components.securitySchemes.JWT`, required by every operation (Backstage's default auth
+/// policy; `backend.auth.dangerouslyDisableDefaultAuthPolicy` lifts it).
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(
+            "A user token (a Backstage installation's or a configured OIDC provider's) or a static token of `backend.auth.externalAccess`",
+        ));
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("JWT", SecurityScheme::Http(scheme.build()));
+    }
+}
+
 /// An action as `GET /v2/actions` lists it.
 #[allow(dead_code)]
 #[derive(Debug, ToSchema)]

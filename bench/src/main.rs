@@ -14,6 +14,8 @@
 //!
 //! Benchmarks are not tests: nothing here asserts a time.
 
+mod soak;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -59,7 +61,7 @@ struct Args {
     what: What,
 }
 
-#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Clone, PartialEq)]
 enum What {
     /// POST → completed, one task at a time, polling `GET /v2/tasks/:id` every 5 ms (p50, p99).
     Latency {
@@ -102,6 +104,9 @@ enum What {
     },
     /// Everything above, with defaults.
     All,
+    /// Load held: a real api + workers + janitor deployment on PostgreSQL at a steady rate, with
+    /// memory, file descriptors, connections and queue depth sampled (`soak.rs`; not in `all`).
+    Soak(soak::SoakArgs),
 }
 
 /// One line of the final table.
@@ -123,6 +128,9 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
     // The servers run in directories of their own.
     args.binary = args.binary.canonicalize()?;
+    if let What::Soak(options) = &args.what {
+        return soak::run(&args, options).await;
+    }
     let dir = match &args.scratch {
         Some(scratch) => tempfile::tempdir_in(scratch)?,
         None => tempfile::tempdir()?,
@@ -134,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let all = args.what == What::All;
     let mut rows = Vec::new();
-    if let (true, _) | (_, What::Latency { .. }) = (all, args.what) {
+    if let (true, _) | (_, What::Latency { .. }) = (all, &args.what) {
         let tasks = if let What::Latency { tasks } = args.what { tasks } else { 100 };
         for database in [Database::Sqlite, Database::Postgres] {
             let server = Server::serve(&args, dir.path(), &template, database).await?;
@@ -158,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
             ));
         }
     }
-    if let (true, _) | (_, What::Throughput { .. }) = (all, args.what) {
+    if let (true, _) | (_, What::Throughput { .. }) = (all, &args.what) {
         let tasks = if let What::Throughput { tasks } = args.what { tasks } else { 3000 };
         for database in [Database::Sqlite, Database::Postgres] {
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -207,7 +215,7 @@ async fn main() -> anyhow::Result<()> {
             });
         }
     }
-    if let (true, _) | (_, What::DryRun { .. }) = (all, args.what) {
+    if let (true, _) | (_, What::DryRun { .. }) = (all, &args.what) {
         let runs = if let What::DryRun { runs } = args.what { runs } else { 100 };
         let server = Server::serve(&args, dir.path(), &template, Database::Sqlite).await?;
         let body = dry_run_body(&template)?;
@@ -224,7 +232,7 @@ async fn main() -> anyhow::Result<()> {
         }
         rows.push(side_by_side("dry-run of the bench template, p50", &ours, &theirs, "ms", Better::Lower));
     }
-    if let (true, _) | (_, What::Pickup { .. }) = (all, args.what) {
+    if let (true, _) | (_, What::Pickup { .. }) = (all, &args.what) {
         let tasks = if let What::Pickup { tasks } = args.what { tasks } else { 200 };
         let pickups = pickup(&args, dir.path(), &template, tasks).await?;
         report("enqueue→claimed, PostgreSQL, api + worker processes", &pickups);
@@ -235,7 +243,7 @@ async fn main() -> anyhow::Result<()> {
             ratio: String::new(),
         });
     }
-    if let (true, _) | (_, What::Queue { .. }) = (all, args.what) {
+    if let (true, _) | (_, What::Queue { .. }) = (all, &args.what) {
         let (tasks, workers, concurrency) = match args.what {
             What::Queue { tasks, workers, concurrency } => (tasks, workers, concurrency),
             _ => (20_000, 2, 200),
@@ -250,7 +258,7 @@ async fn main() -> anyhow::Result<()> {
             ratio: format!("{:.0} %", drain / pgbench * 100.0),
         });
     }
-    if let (true, _) | (_, What::Files { .. }) = (all, args.what) {
+    if let (true, _) | (_, What::Files { .. }) = (all, &args.what) {
         let (count, megabytes) = match args.what {
             What::Files { count, megabytes } => (count, megabytes),
             _ => (5000, 20),

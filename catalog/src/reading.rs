@@ -112,8 +112,25 @@ pub fn generated_location_ref(kind: &str, target: &str) -> String {
     format!("location:default/{}", generated_location(kind, target).entity.name)
 }
 
+/// How deep `[`/`{` may nest in a file before it is refused unparsed: the YAML parser's time
+/// grows with the square of that nesting (a 400 kB file of brackets took minutes), and its own
+/// recursion limit refuses anything deeper than 128 levels anyway.
+const MAX_FLOW_DEPTH: usize = 1000;
+
 /// The YAML documents of a file: `Ok(None)` for empty documents.
 pub(crate) fn documents(text: &str) -> Vec<Result<Option<Value>, String>> {
+    // Counted without regard to quotes: an upper bound is all this needs.
+    let mut depth = 0usize;
+    for byte in text.bytes() {
+        match byte {
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => continue,
+        }
+        if depth > MAX_FLOW_DEPTH {
+            return vec![Err(format!("collections nest more than {MAX_FLOW_DEPTH} levels deep"))];
+        }
+    }
     serde_norway::Deserializer::from_str(text)
         .map(|document| match Value::deserialize(document) {
             Ok(Value::Null) => Ok(None),

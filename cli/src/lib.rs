@@ -10,6 +10,13 @@ mod config;
 mod samples;
 mod wiring;
 
+/// Configuration loading and checking as start-up does them, for the fuzz targets (`fuzz/`).
+/// Not an interface.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::config::{ConfigSources, Settings, load};
+}
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -35,4 +35,10 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// True when PostgreSQL refused text the request brought: a NUL character (SQLSTATE 22021),
+    /// which it cannot store, so no row can hold or match it.
+    pub fn is_unstorable_text(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22021"))
+    }
 }

@@ -5,6 +5,7 @@
 use minijinja::value::{Rest, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
 
+use crate::budget::{self, Text, charged};
 use crate::js;
 use crate::runtime::JsRegex;
 
@@ -33,9 +34,14 @@ fn items(value: &Value) -> Result<Vec<Value>, Error> {
     match value.kind() {
         ValueKind::Undefined | ValueKind::None => Ok(Vec::new()),
         ValueKind::String => {
-            Ok(value.as_str().unwrap_or_default().chars().map(|c| Value::from(c.to_string())).collect())
+            let text = value.as_str().unwrap_or_default();
+            budget::charge_items(text.chars().count())?;
+            Ok(text.chars().map(|c| Value::from(c.to_string())).collect())
         }
-        _ => Ok(value.try_iter()?.collect()),
+        _ => {
+            budget::charge_items(value.len().unwrap_or(0))?;
+            Ok(value.try_iter()?.collect())
+        }
     }
 }
 
@@ -116,17 +122,18 @@ pub const DESCRIPTIONS: &[(&str, &str, &str)] = &[
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("abs", |v: Value| js::from_number(js::to_number(&v).abs()));
-    env.add_filter("capitalize", |v: Value| Value::from(capitalize(&text_of(&v))));
+    env.add_filter("capitalize", |v: Value| charged(Value::from(capitalize(&text_of(&v)))));
     env.add_filter("center", |v: Value, width: Option<usize>| {
         let text = text_of(&v);
         let width = width.unwrap_or(80);
         let len = js::utf16_len(&text);
         if len >= width {
-            return Value::from(text);
+            return Ok(Value::from(text));
         }
         let left = (width - len) / 2;
         let right = width - len - left;
-        Value::from(format!("{}{text}{}", " ".repeat(left), " ".repeat(right)))
+        budget::charge(left + right + text.len())?;
+        Ok::<_, Error>(Value::from(format!("{}{text}{}", " ".repeat(left), " ".repeat(right))))
     });
     env.add_filter("default", default);
     env.add_filter("d", default);
@@ -134,11 +141,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("dump", |v: Value, indent: Option<Value>| {
         let indent =
             indent.map(|i| js::to_number(&i)).filter(|n| n.is_finite() && *n > 0.0).map_or(0, |n| n.min(10.0) as usize);
-        js::stringify(&v, indent).map(Value::from).unwrap_or(Value::UNDEFINED)
+        charged(js::stringify(&v, indent).map(Value::from).unwrap_or(Value::UNDEFINED))
     });
-    env.add_filter("escape", |v: Value| Value::from(html_escape(&text_of(&v))));
-    env.add_filter("e", |v: Value| Value::from(html_escape(&text_of(&v))));
-    env.add_filter("forceescape", |v: Value| Value::from(html_escape(&text_of(&v))));
+    env.add_filter("escape", |v: Value| charged(Value::from(html_escape(&text_of(&v)))));
+    env.add_filter("e", |v: Value| charged(Value::from(html_escape(&text_of(&v)))));
+    env.add_filter("forceescape", |v: Value| charged(Value::from(html_escape(&text_of(&v)))));
     env.add_filter("first", |v: Value| first_or_last(&v, true));
     env.add_filter("last", |v: Value| first_or_last(&v, false));
     env.add_filter("float", |v: Value, default: Option<Value>| {
@@ -157,29 +164,33 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("indent", |v: Value, args: Rest<Value>| {
         let text = text_of(&v);
         if text.is_empty() {
-            return Value::from("");
+            return Ok(Value::from(""));
         }
         let width = arg(&args, 0).map(js::to_number).filter(|n| *n > 0.0).unwrap_or(4.0) as usize;
         let first = arg(&args, 1).is_some_and(js::truthy);
         let pad = " ".repeat(width.min(1000));
+        budget::charge(text.len() + (text.matches('\n').count() + 1) * pad.len())?;
         let lines: Vec<String> = text
             .split('\n')
             .enumerate()
             .map(|(i, line)| if i == 0 && !first { line.to_owned() } else { format!("{pad}{line}") })
             .collect();
-        Value::from(lines.join("\n"))
+        Ok::<_, Error>(Value::from(lines.join("\n")))
     });
     env.add_filter("join", |v: Value, args: Rest<Value>| -> Result<Value, Error> {
         let separator = arg(&args, 0).map(js::display).unwrap_or_default();
         let attribute = arg(&args, 1).map(js::display);
-        let parts: Vec<String> = items(&v)?
-            .iter()
-            .map(|item| match &attribute {
+        let mut out = Text::default();
+        for (i, item) in items(&v)?.iter().enumerate() {
+            if i > 0 {
+                out.push(&separator)?;
+            }
+            out.push(&match &attribute {
                 Some(attr) => js::display(&item.get_attr(attr).unwrap_or_default()),
                 None => js::display(item),
-            })
-            .collect();
-        Ok(Value::from(parts.join(&separator)))
+            })?;
+        }
+        Ok(out.into_value())
     });
     env.add_filter("length", |v: Value| match v.kind() {
         ValueKind::String => Value::from(js::utf16_len(v.as_str().unwrap_or_default())),
@@ -201,9 +212,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
             _ => Ok(Value::from(items(&v)?)),
         }
     });
-    env.add_filter("lower", |v: Value| Value::from(text_of(&v).to_lowercase()));
-    env.add_filter("upper", |v: Value| Value::from(text_of(&v).to_uppercase()));
-    env.add_filter("nl2br", |v: Value| Value::from(text_of(&v).replace("\r\n", "<br />\n").replace('\n', "<br />\n")));
+    env.add_filter("lower", |v: Value| charged(Value::from(text_of(&v).to_lowercase())));
+    env.add_filter("upper", |v: Value| charged(Value::from(text_of(&v).to_uppercase())));
+    env.add_filter("nl2br", |v: Value| {
+        charged(Value::from(text_of(&v).replace("\r\n", "<br />\n").replace('\n', "<br />\n")))
+    });
     env.add_filter("replace", replace);
     env.add_filter("reverse", |v: Value| -> Result<Value, Error> {
         match v.kind() {
@@ -236,6 +249,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("slice", |v: Value, slices: usize, fill: Option<Value>| -> Result<Value, Error> {
         let list = items(&v)?;
         let slices = slices.max(1);
+        budget::charge_items(slices)?;
         let per = list.len() / slices;
         let extra = list.len() % slices;
         let mut out = Vec::new();
@@ -259,7 +273,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         if v.is_undefined() {
             return Err(type_error("Cannot read properties of undefined (reading 'toString')"));
         }
-        Ok(Value::from(match v.kind() {
+        charged(Value::from(match v.kind() {
             ValueKind::None => "null".to_owned(),
             _ => js::display(&v),
         }))
@@ -290,11 +304,22 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         Ok(total)
     });
     env.add_filter("title", |v: Value| {
-        Value::from(text_of(&v).split(' ').map(capitalize).collect::<Vec<_>>().join(" "))
+        charged(Value::from(text_of(&v).split(' ').map(capitalize).collect::<Vec<_>>().join(" ")))
     });
     env.add_filter("trim", |v: Value| Value::from(text_of(&v).trim().to_owned()));
     env.add_filter("truncate", truncate);
-    env.add_filter("urlencode", urlencode);
+    env.add_filter("urlencode", |v: Value| urlencode(v).and_then(charged));
+    // minijinja's own filters that Nunjucks does not have and that could build without bound
+    // (`chain` doubles a list per call, `format` and `tojson`/`pprint` take widths and indents).
+    for name in ["chain", "format", "pprint", "tojson"] {
+        env.remove_filter(name);
+    }
+    env.remove_global("debug");
+    // Nunjucks' `batch` (minijinja's), with its filling charged first.
+    env.add_filter("batch", |state: &minijinja::State, v: Value, count: usize, fill: Option<Value>| {
+        budget::charge_items(count.saturating_add(v.len().unwrap_or(0)))?;
+        minijinja::filters::batch(state, v, count, fill)
+    });
     env.add_filter("wordcount", |v: Value| {
         let words = regex::Regex::new(r"\w+").expect("static pattern");
         let text = text_of(&v);
@@ -427,12 +452,7 @@ fn replace(value: Value, search: Value, replacement: Option<Value>, max: Option<
     if let Some(regex) = search.downcast_object_ref::<JsRegex>() {
         let text = js::display(&value);
         let template = js_replacement_to_rust(&replacement);
-        let replaced = if regex.global {
-            regex.regex.replace_all(&text, template.as_str())
-        } else {
-            regex.regex.replace(&text, template.as_str())
-        };
-        return Ok(Value::from(replaced.into_owned()));
+        return regex_replace(&regex.regex, &text, &template, regex.global);
     }
     let search = match search.kind() {
         ValueKind::String => search.as_str().unwrap_or_default().to_owned(),
@@ -446,26 +466,47 @@ fn replace(value: Value, search: Value, replacement: Option<Value>, max: Option<
     };
     let max = max.filter(|m| !m.is_undefined()).map(|m| js::to_number(&m) as i64).unwrap_or(-1);
     if search.is_empty() {
+        budget::charge(text.len() + (text.chars().count() + 1) * replacement.len())?;
         let spread: Vec<String> = text.chars().map(String::from).collect();
         return Ok(Value::from(format!("{replacement}{}{replacement}", spread.join(&replacement))));
     }
     if max == 0 {
         return Ok(Value::from(text));
     }
-    let mut out = String::new();
+    let mut out = Text::default();
     let mut rest = text.as_str();
     let mut count = 0;
     while let Some(found) = rest.find(&search) {
         if max >= 0 && count >= max {
             break;
         }
-        out.push_str(&rest[..found]);
-        out.push_str(&replacement);
+        out.push(&rest[..found])?;
+        out.push(&replacement)?;
         rest = &rest[found + search.len()..];
         count += 1;
     }
-    out.push_str(rest);
-    Ok(Value::from(out))
+    out.push(rest)?;
+    Ok(out.into_value())
+}
+
+/// A regular-expression replacement (`template` in the `regex` crate's syntax) of the first or
+/// every match, each expansion charged before it is built (`$0$0$0...` multiplies a match).
+pub(crate) fn regex_replace(regex: &regex::Regex, text: &str, template: &str, all: bool) -> Result<Value, Error> {
+    let references = template.matches('$').count();
+    let mut out = Text::default();
+    let mut last = 0;
+    for captures in regex.captures_iter(text).take(if all { usize::MAX } else { 1 }) {
+        let whole = captures.get(0).expect("a match has group 0");
+        out.push(&text[last..whole.start()])?;
+        // No group is longer than the whole match.
+        budget::charge(template.len() + references.saturating_mul(whole.len()))?;
+        let mut expanded = String::new();
+        captures.expand(template, &mut expanded);
+        out.push_uncharged(&expanded);
+        last = whole.end();
+    }
+    out.push(&text[last..])?;
+    Ok(out.into_value())
 }
 
 /// JavaScript's replacement patterns (`$1`, `$&`, `$$`) in the regex crate's syntax.

@@ -7,7 +7,7 @@
 //! - `model`: parsing and validating a Template entity, collecting every problem at once.
 //! - `params`: JSON Schema validation of form values, errors shaped like Backstage's.
 //! - `spec`: the TaskSpec a submission becomes (what the API stores and the runner executes).
-//! - `render`: the templating environment; `nunjucks` translates Backstage's Nunjucks dialect to
+//! - `render`: the templating environment (`budget`: how much one render may build); `nunjucks` translates Backstage's Nunjucks dialect to
 //!   minijinja; `js` is JavaScript's value semantics; `runtime`, `filters`, `checks`, `methods`
 //!   and `backstage` are what templates can call.
 //!
@@ -15,6 +15,7 @@
 //! only see the context it is given and is bounded in steps, nesting and output.
 
 mod backstage;
+mod budget;
 mod checks;
 pub mod duration;
 mod entity_ref;
@@ -29,6 +30,7 @@ mod runtime;
 mod spec;
 
 pub use backstage::{Integration, parse_repo_url};
+pub use budget::RenderBudget;
 pub use entity_ref::{EntityRef, EntityRefError, is_valid_entity_name};
 pub use model::{Template, TemplateError, TemplateStep, find_cycle};
 pub use params::{ParameterError, SchemaValidator, validate_values};

@@ -5,7 +5,8 @@
 use minijinja::value::ValueKind;
 use minijinja::{Error, ErrorKind, State, Value};
 
-use crate::filters::js_replacement_to_rust;
+use crate::budget::{self, ITEM};
+use crate::filters::{js_replacement_to_rust, regex_replace};
 use crate::js;
 use crate::runtime::JsRegex;
 
@@ -27,8 +28,10 @@ fn index(value: &Value, len: usize, default: usize) -> usize {
     if n < 0.0 { (len as f64 + n).max(0.0) as usize } else { (n as usize).min(len) }
 }
 
+/// Every result is charged against the render's budget; methods whose result can be far larger
+/// than their inputs check that it fits before building it.
 pub(crate) fn call(_state: &mut State, value: &Value, name: &str, args: &[Value]) -> Result<Value, Error> {
-    match value.kind() {
+    let result = match value.kind() {
         ValueKind::String => string_method(value.as_str().unwrap_or_default(), name, args),
         ValueKind::Number => number_method(value, name, args),
         ValueKind::Seq => array_method(value, name, args),
@@ -36,7 +39,8 @@ pub(crate) fn call(_state: &mut State, value: &Value, name: &str, args: &[Value]
         ValueKind::Undefined => Err(error(format!("Cannot read properties of undefined (reading '{name}')"))),
         ValueKind::None => Err(error(format!("Cannot read properties of null (reading '{name}')"))),
         _ => Err(error(format!("{name} is not a function"))),
-    }
+    };
+    budget::charged(result?)
 }
 
 fn string_method(text: &str, name: &str, args: &[Value]) -> Result<Value, Error> {
@@ -72,7 +76,14 @@ fn string_method(text: &str, name: &str, args: &[Value]) -> Result<Value, Error>
             let i = if n < 0.0 { len as f64 + n } else { n };
             if i >= 0.0 && (i as usize) < len { slice(i as usize, i as usize + 1) } else { Value::UNDEFINED }
         }
-        "concat" => Value::from(format!("{text}{}", args.iter().map(js::display).collect::<String>())),
+        "concat" => {
+            let mut out = budget::Text::default();
+            out.push(text)?;
+            for extra in args {
+                out.push(&js::display(extra))?;
+            }
+            out.into_value()
+        }
         "slice" => slice(index(&a0, len, 0), index(&arg(args, 1), len, len)),
         "substring" => {
             let clamp = |v: &Value, default: usize| {
@@ -108,7 +119,14 @@ fn string_method(text: &str, name: &str, args: &[Value]) -> Result<Value, Error>
             }
             let limit =
                 if arg(args, 1).is_undefined() { usize::MAX } else { js::to_number(&arg(args, 1)).max(0.0) as usize };
-            let parts: Vec<Value> = if let Some(regex) = a0.downcast_object_ref::<JsRegex>() {
+            let regex = a0.downcast_object_ref::<JsRegex>();
+            let count = match regex {
+                Some(regex) => regex.regex.find_iter(text).count(),
+                None if needle.is_empty() => text.chars().count(),
+                None => text.matches(needle.as_str()).count(),
+            };
+            budget::check(count.saturating_add(1).min(limit).saturating_mul(ITEM))?;
+            let parts: Vec<Value> = if let Some(regex) = regex {
                 regex.regex.split(text).map(Value::from).collect()
             } else if needle.is_empty() {
                 text.chars().map(|c| Value::from(c.to_string())).collect()
@@ -121,13 +139,14 @@ fn string_method(text: &str, name: &str, args: &[Value]) -> Result<Value, Error>
             let replacement = js::display(&arg(args, 1));
             if let Some(regex) = a0.downcast_object_ref::<JsRegex>() {
                 let template = js_replacement_to_rust(&replacement);
-                let out = if regex.global || name == "replaceAll" {
-                    regex.regex.replace_all(text, template.as_str())
-                } else {
-                    regex.regex.replace(text, template.as_str())
-                };
-                return Ok(Value::from(out.into_owned()));
+                return regex_replace(&regex.regex, text, &template, regex.global || name == "replaceAll");
             }
+            let found = match (name, needle.is_empty()) {
+                ("replaceAll", true) => text.chars().count() + 1,
+                ("replaceAll", false) => text.matches(needle.as_str()).count(),
+                _ => 1,
+            };
+            budget::check(text.len().saturating_add(found.saturating_mul(replacement.len())))?;
             if name == "replaceAll" {
                 Value::from(text.replace(&needle, &replacement))
             } else {
@@ -139,6 +158,7 @@ fn string_method(text: &str, name: &str, args: &[Value]) -> Result<Value, Error>
                 return Err(error("match() needs a regular expression".to_owned()));
             };
             if regex.global {
+                budget::check(regex.regex.find_iter(text).count().saturating_mul(ITEM))?;
                 let found: Vec<Value> = regex.regex.find_iter(text).map(|m| Value::from(m.as_str())).collect();
                 if found.is_empty() { Value::from(()) } else { Value::from(found) }
             } else {
@@ -237,12 +257,22 @@ fn array_method(value: &Value, name: &str, args: &[Value]) -> Result<Value, Erro
         "lastIndexOf" => Value::from(items.iter().rposition(|item| js::strict_eq(item, &a0)).map_or(-1, |i| i as i64)),
         "join" => {
             let separator = if a0.is_undefined() { ",".to_owned() } else { js::display(&a0) };
-            Value::from(items.iter().map(js::display).collect::<Vec<_>>().join(&separator))
+            let mut out = budget::Text::default();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(&separator)?;
+                }
+                out.push(&js::display(item))?;
+            }
+            out.into_value()
         }
         "slice" => Value::from(
             items[index(&a0, len, 0).min(index(&arg(args, 1), len, len))..index(&arg(args, 1), len, len)].to_vec(),
         ),
         "concat" => {
+            let added: usize =
+                args.iter().map(|extra| extra.len().filter(|_| extra.kind() == ValueKind::Seq).unwrap_or(1)).sum();
+            budget::check(len.saturating_add(added).saturating_mul(ITEM))?;
             let mut out = items.clone();
             for extra in args {
                 match extra.kind() {
@@ -264,6 +294,9 @@ fn array_method(value: &Value, name: &str, args: &[Value]) -> Result<Value, Erro
             Value::from(sorted)
         }
         "flat" => {
+            let total: usize =
+                items.iter().map(|item| item.len().filter(|_| item.kind() == ValueKind::Seq).unwrap_or(1)).sum();
+            budget::check(total.saturating_mul(ITEM))?;
             let mut out = Vec::new();
             for item in items {
                 match item.kind() {

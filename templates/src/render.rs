@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::backstage::{self, Integration};
+use crate::budget::{self, RenderBudget};
 use crate::{checks, filters, js, methods, nunjucks, runtime};
 
 /// Instruction budget for one render: generous for real templates, fatal for runaway loops.
@@ -50,7 +51,7 @@ impl RenderError {
     }
 
     fn from_jinja(error: &minijinja::Error, translated: &str) -> Self {
-        let limit = matches!(error.kind(), minijinja::ErrorKind::OutOfFuel);
+        let limit = matches!(error.kind(), minijinja::ErrorKind::OutOfFuel) || error.detail() == Some(budget::EXCEEDED);
         let mut detail = match error.detail() {
             Some(detail) => detail.to_owned(),
             None => error.kind().to_string(),
@@ -262,7 +263,10 @@ impl Renderer {
         // JavaScript lookups: a missing key or a key of `undefined` is `undefined`, not an error.
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_formatter(|out, _state, value| {
-            out.write_str(&js::display(value)).map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
+            let text = js::display(value);
+            // Also what `{% set x %}...{% endset %}` and macros capture.
+            budget::charge(text.len())?;
+            out.write_str(&text).map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
         });
         env.set_unknown_method_callback(methods::call);
         env.set_fuel(Some(FUEL));
@@ -302,7 +306,13 @@ impl Renderer {
         self.render_text_in(source, &context.to_jinja())
     }
 
+    /// What one render (with every render nested in it) may build besides its output.
+    fn budget(&self) -> RenderBudget {
+        RenderBudget::enter(self.max_output.max(1 << 20))
+    }
+
     fn render_text_in(&self, source: &str, context: &JinjaValue) -> Result<String, RenderError> {
+        let _budget = self.budget();
         let translated = self.translated(source)?;
         let template = self.env.template_from_str(&translated).map_err(|e| RenderError::from_jinja(&e, &translated))?;
         let mut out = Vec::with_capacity(source.len());
@@ -327,6 +337,7 @@ impl Renderer {
         if self.is_plain(source) {
             return Ok(Some(Value::String(source.to_owned())));
         }
+        let _budget = self.budget();
         if let Some(expression) = single_expression(source, self.variable_start) {
             // Rendered as a one-tag template that yields the value itself, so native types survive.
             let translated = self.translated(&format!("{}{expression}}}}}", self.variable_start))?;
@@ -340,7 +351,11 @@ impl Renderer {
                 })?;
             let compiled = self.env.compile_expression(inner.trim()).map_err(|e| RenderError::from_jinja(&e, inner))?;
             let value = compiled.eval(context).map_err(|e| RenderError::from_jinja(&e, inner))?;
-            return Ok(js::to_json(&value));
+            let value = js::to_json(&value);
+            if let Some(json) = &value {
+                budget::charge_json(json).map_err(|e| RenderError::from_jinja(&e, inner))?;
+            }
+            return Ok(value);
         }
         Ok(Some(Value::String(self.render_text_in(source, context)?)))
     }
@@ -348,6 +363,7 @@ impl Renderer {
     /// Renders every string leaf of `value`, as Backstage renders step inputs and outputs: a
     /// failing string keeps its raw text; keys whose value is undefined disappear.
     pub fn render_value(&self, value: &Value, context: &RenderContext) -> Option<Value> {
+        let _budget = self.budget();
         let context = context.to_jinja();
         self.render_value_in(value, &context, &mut None)
     }
@@ -361,6 +377,7 @@ impl Renderer {
         context: &RenderContext,
         root: &str,
     ) -> (Option<Value>, Vec<RenderProblem>) {
+        let _budget = self.budget();
         let context = context.to_jinja();
         let mut problems = Some((root.to_owned(), Vec::new()));
         let rendered = self.render_value_in(value, &context, &mut problems);
@@ -393,6 +410,7 @@ impl Renderer {
                         found.push(RenderProblem {
                             path: path.clone(),
                             source: source.clone(),
+                            limit: error.limit,
                             message: error.message,
                         });
                     }
@@ -430,6 +448,8 @@ pub struct RenderProblem {
     /// The text as written in the template.
     pub source: String,
     pub message: String,
+    /// A limit (steps, nesting, size) was hit: the template runs away rather than being wrong.
+    pub limit: bool,
 }
 
 impl std::fmt::Display for RenderProblem {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use minijinja::value::{Object, ObjectRepr, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
 
-use crate::js;
+use crate::{budget, js};
 
 /// A regular expression literal (`r/…/flags`). Matching uses a linear-time engine, so a hostile
 /// pattern cannot stall a render; JavaScript features it lacks (look-around, back-references)
@@ -70,7 +70,9 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function("__nj_gt", |a: Value, b: Value| js::relational(">", &a, &b));
     env.add_function("__nj_le", |a: Value, b: Value| js::relational("<=", &a, &b));
     env.add_function("__nj_ge", |a: Value, b: Value| js::relational(">=", &a, &b));
-    env.add_function("__nj_add", |a: Value, b: Value| js::add(&a, &b));
+    env.add_function("__nj_add", |a: Value, b: Value| budget::charged(js::add(&a, &b)));
+    // Nunjucks' `~`, as minijinja's own operator concatenates, but charged.
+    env.add_function("__nj_concat", |a: Value, b: Value| budget::charged(Value::from(format!("{a}{b}"))));
     env.add_function("__nj_sub", |a: Value, b: Value| arithmetic(&a, &b, |x, y| x.checked_sub(y), |x, y| x - y));
     env.add_function("__nj_mul", |a: Value, b: Value| arithmetic(&a, &b, |x, y| x.checked_mul(y), |x, y| x * y));
     env.add_function("__nj_div", |a: Value, b: Value| js::from_number(js::to_number(&a) / js::to_number(&b)));
@@ -80,8 +82,9 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     // JavaScript's remainder keeps the dividend's sign.
     env.add_function("__nj_mod", |a: Value, b: Value| arithmetic(&a, &b, |x, y| x.checked_rem(y), |x, y| x % y));
     env.add_function("__nj_pow", |a: Value, b: Value| js::from_number(js::to_number(&a).powf(js::to_number(&b))));
-    env.add_function("__nj_neg", |a: Value| match a.as_i64() {
-        Some(i) if a.kind() == ValueKind::Number => Value::from(-i),
+    // i64::MIN has no negation in i64 (found by fuzzing): a double holds it, as in JavaScript.
+    env.add_function("__nj_neg", |a: Value| match a.as_i64().and_then(i64::checked_neg) {
+        Some(negated) if a.kind() == ValueKind::Number => Value::from(negated),
         _ => js::from_number(-js::to_number(&a)),
     });
     env.add_function("__nj_number", |a: Value| js::from_number(js::to_number(&a)));

@@ -8,12 +8,14 @@
 //! within the grace period, then stop the rest at their next boundary and hand them back
 //! (`open`, with a `recovered` event) so another worker resumes them.
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actions::{LeaseClock, RunOutcome, Runner, Secrets, StopReason, StopSignal, TaskRun, TaskState, Workspace};
+use futures::FutureExt;
 use serde_json::{Value, json};
 use store::{ClaimedTask, EventType, NewEvent, Store, TaskStatus, WriteOp};
 use templates::TaskSpec;
@@ -267,7 +269,20 @@ async fn run_claimed(shared: Arc<Shared>, task: ClaimedTask) {
         })
     };
 
-    let (ending, workspace) = execute(&shared, &task, &stop).await;
+    // A panic in a step must not leave the task held: its lease would be renewed by every
+    // heartbeat while nothing runs it. The task fails instead; the message stays generic because
+    // a panic's text may carry input values (secrets included).
+    let (ending, workspace) = match AssertUnwindSafe(execute(&shared, &task, &stop)).catch_unwind().await {
+        Ok(ended) => ended,
+        Err(_) => {
+            tracing::error!("the run panicked; the task fails");
+            metrics::counter!("scaffolder_task_panics_total").increment(1);
+            let message = "the worker hit an internal error while running this task (a panic; see the worker's log)";
+            let body =
+                json!({"message": "Run completed with status: failed", "error": {"name": "Error", "message": message}});
+            (Ending::Complete { status: TaskStatus::Failed, body }, None)
+        }
+    };
     timeout.abort();
     shared.leases.finishing(&lease);
     match ending {

@@ -98,6 +98,12 @@ pub struct GithubClient {
 impl GithubClient {
     /// A client authenticated with `token`.
     pub fn with_token(api_base_url: &str, token: &str, retry: RetryPolicy) -> Result<Self, StepError> {
+        // octocrab panics on a token that cannot be a header value; a `token` input can be anything.
+        if http::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+            return Err(StepError::input(
+                "The GitHub token cannot be sent: it contains characters not allowed in an HTTP header (a line break?)",
+            ));
+        }
         let octocrab = Octocrab::builder()
             .base_uri(api_base_url)
             .map_err(|e| bad_url(api_base_url, &e))?

@@ -335,6 +335,66 @@ async fn recovery_skips_completed_steps_and_restores_their_outputs() {
     assert_eq!(saved.steps["two"].output, json!({"echo": {"s": "saved-again"}}));
 }
 
+/// Writes `README` in the workspace and nothing else, like the fetch and fs actions.
+struct Builder;
+
+#[async_trait]
+impl Action for Builder {
+    fn id(&self) -> &'static str {
+        "test:build"
+    }
+    fn description(&self) -> &'static str {
+        "build"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    fn only_builds_the_workspace(&self) -> bool {
+        true
+    }
+    async fn run(&self, ctx: &mut ActionContext<'_>) -> Result<(), StepError> {
+        let path = ctx.workspace.resolve("README").map_err(|e| StepError::error(e.to_string()))?;
+        std::fs::write(path, "built").map_err(|e| StepError::error(e.to_string()))?;
+        ctx.output("attempt", json!("this one"));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn recovery_runs_again_the_steps_whose_only_effect_was_the_lost_workspace() {
+    let h = Harness::new();
+    let registry = Registry::from_actions(vec![Arc::new(Echo), Arc::new(Builder)]);
+    let runner = Runner::new(Arc::new(registry), RunnerConfig { recovery_enabled: true, ..RunnerConfig::default() });
+    let spec = spec(
+        json!([
+            {"id": "build", "name": "Build", "action": "test:build"},
+            {"id": "publish", "name": "Publish", "action": "test:echo", "input": {"s": "published"}},
+            {"id": "after", "name": "After", "action": "test:echo", "input": {"s": "${{ steps.build.output.attempt }} ${{ steps.publish.output.echo.s }}"}},
+        ]),
+        json!({}),
+        json!({"after": "${{ steps.after.output.echo.s }}"}),
+    );
+    // An earlier attempt built the workspace and published; its worker (and workspace) went away.
+    let mut state = TaskState::default();
+    for (id, output) in [("build", json!({"attempt": "lost"})), ("publish", json!({"echo": {"s": "saved"}}))] {
+        state.steps.insert(id.to_owned(), StepState { status: "completed".to_owned(), output });
+    }
+    let outcome = h.run(&runner, &spec, &Secrets::new(), state, false).await;
+    assert_eq!(outcome, RunOutcome::Completed { output: json!({"after": "this one saved"}) });
+    assert_eq!(
+        h.statuses(),
+        pairs(&[
+            ("build", "processing"),
+            ("build", "completed"),
+            ("publish", "completed"),
+            ("after", "processing"),
+            ("after", "completed"),
+        ]),
+        "the workspace step runs again, the step with an outside effect is restored"
+    );
+    assert_eq!(std::fs::read_to_string(h.workspace.root().join("README")).unwrap(), "built");
+}
+
 #[tokio::test]
 async fn dry_run_skips_actions_without_support_with_example_outputs() {
     let h = Harness::new();

@@ -32,8 +32,19 @@ pub fn load(sources: &ConfigSources) -> Result<(Value, bool), ConfigError> {
     };
     let mut merged = Value::Object(Map::new());
     for path in &files {
-        let value = read_file(path, &sources.env, 0)?;
-        merge(&mut merged, value);
+        // Like Backstage ("expected object at config root"); a file of comments only is empty.
+        // (Found by fuzzing: a scalar or list here used to replace the merged tree, and an
+        // `APP_CONFIG_` override then panicked.)
+        match read_file(path, &sources.env, 0)? {
+            Value::Null => {}
+            value @ Value::Object(_) => merge(&mut merged, value),
+            _ => {
+                return Err(ConfigError::Yaml {
+                    path: path.display().to_string(),
+                    message: "the top level must be a mapping of keys".to_owned(),
+                });
+            }
+        }
     }
     let overrides = env_overrides(&sources.env)?;
     let found = !files.is_empty();
@@ -249,5 +260,25 @@ mod tests {
         })
         .unwrap_err();
         assert!(missing.to_string().contains("nope.yaml"));
+    }
+
+    #[test]
+    fn a_file_must_hold_a_mapping_and_comments_alone_are_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("base.yaml"), "backend: {baseUrl: http://h}\n").unwrap();
+        std::fs::write(dir.path().join("comments.yaml"), "# nothing yet\n").unwrap();
+        std::fs::write(dir.path().join("list.yaml"), "[1, 2]\n").unwrap();
+        std::fs::write(dir.path().join("scalar.yaml"), "just text\n").unwrap();
+        let sources = |file: &str| ConfigSources {
+            files: vec!["base.yaml".into(), file.into()],
+            cwd: dir.path().to_path_buf(),
+            env: env(&[("APP_CONFIG_backend_listen_port", "7008")]),
+        };
+        let (value, _) = load(&sources("comments.yaml")).unwrap();
+        assert_eq!(value["backend"], json!({"baseUrl": "http://h", "listen": {"port": 7008}}));
+        for file in ["list.yaml", "scalar.yaml"] {
+            let error = load(&sources(file)).unwrap_err().to_string();
+            assert!(error.contains(file) && error.contains("top level must be a mapping"), "{error}");
+        }
     }
 }

@@ -34,7 +34,7 @@ pub(crate) enum Arg {
 }
 
 /// How deep expressions may nest before parsing refuses (a guard against hostile input).
-const MAX_DEPTH: usize = 200;
+const MAX_DEPTH: usize = 100;
 
 pub(crate) struct Parser<'t> {
     tokens: &'t [Token],
@@ -109,6 +109,19 @@ impl<'t> Parser<'t> {
         Ok(expr)
     }
 
+    /// One more link of a chain that leans left as it grows (`a + b + c`, `x | f | g`, `a.b.c`,
+    /// `not not x`, `a if b else c if d else e`): it nests as deep as it is long, so each link
+    /// counts against the same limit as a parenthesis (deep trees overflow the stack when they
+    /// are written out or dropped). The caller gives the links back when the chain ends.
+    fn link(&mut self, links: &mut usize) -> Result<(), SyntaxError> {
+        *links += 1;
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(SyntaxError::at(self.here(), "expression nests too deeply"));
+        }
+        Ok(())
+    }
+
     pub fn expression(&mut self) -> Result<Expr, SyntaxError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -124,7 +137,14 @@ impl<'t> Parser<'t> {
         if self.skip_name("if") {
             let cond = self.or()?;
             // Nunjucks takes `or` here; taking a whole expression also accepts chained inline ifs.
-            let otherwise = if self.skip_name("else") { Some(Box::new(self.inline_if()?)) } else { None };
+            let otherwise = if self.skip_name("else") {
+                self.link(&mut 0)?;
+                let otherwise = self.inline_if()?;
+                self.depth -= 1;
+                Some(Box::new(otherwise))
+            } else {
+                None
+            };
             return Ok(Expr::InlineIf { body: Box::new(body), cond: Box::new(cond), otherwise });
         }
         Ok(body)
@@ -132,37 +152,50 @@ impl<'t> Parser<'t> {
 
     fn or(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.and()?;
+        let mut links = 0;
         while self.skip_name("or") {
+            self.link(&mut links)?;
             left = binary("or", left, self.and()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn and(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.not()?;
+        let mut links = 0;
         while self.skip_name("and") {
+            self.link(&mut links)?;
             left = binary("and", left, self.not()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn not(&mut self) -> Result<Expr, SyntaxError> {
         if self.is_name("not") && !matches!(self.peek_at(1), Some(Tok::Name(n)) if n == "in") {
             self.pos += 1;
-            return Ok(Expr::Unary { op: "not", expr: Box::new(self.not()?) });
+            self.link(&mut 0)?;
+            let negated = self.not()?;
+            self.depth -= 1;
+            return Ok(Expr::Unary { op: "not", expr: Box::new(negated) });
         }
         self.in_()
     }
 
     fn in_(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.is()?;
+        let mut links = 0;
         loop {
             if self.is_name("not") && matches!(self.peek_at(1), Some(Tok::Name(n)) if n == "in") {
                 self.pos += 2;
+                self.link(&mut links)?;
                 left = binary("not in", left, self.is()?);
             } else if self.skip_name("in") {
+                self.link(&mut links)?;
                 left = binary("in", left, self.is()?);
             } else {
+                self.depth -= links;
                 return Ok(left);
             }
         }
@@ -195,77 +228,106 @@ impl<'t> Parser<'t> {
 
     fn compare(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.concat()?;
+        let mut links = 0;
         loop {
             let op = match self.peek() {
                 Some(Tok::Op(op @ ("===" | "!==" | "==" | "!=" | "<" | ">" | "<=" | ">="))) => *op,
-                _ => return Ok(left),
+                _ => {
+                    self.depth -= links;
+                    return Ok(left);
+                }
             };
             self.pos += 1;
+            self.link(&mut links)?;
             left = binary(op, left, self.concat()?);
         }
     }
 
     fn concat(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.add()?;
+        let mut links = 0;
         while self.skip_op("~") {
+            self.link(&mut links)?;
             left = binary("~", left, self.add()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn add(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.sub()?;
+        let mut links = 0;
         while self.skip_op("+") {
+            self.link(&mut links)?;
             left = binary("+", left, self.sub()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn sub(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.mul()?;
+        let mut links = 0;
         while self.skip_op("-") {
+            self.link(&mut links)?;
             left = binary("-", left, self.mul()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn mul(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.div()?;
+        let mut links = 0;
         while self.skip_op("*") {
+            self.link(&mut links)?;
             left = binary("*", left, self.div()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn div(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.floor_div()?;
+        let mut links = 0;
         while self.skip_op("/") {
+            self.link(&mut links)?;
             left = binary("/", left, self.floor_div()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn floor_div(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.modulo()?;
+        let mut links = 0;
         while self.skip_op("//") {
+            self.link(&mut links)?;
             left = binary("//", left, self.modulo()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn modulo(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.pow()?;
+        let mut links = 0;
         while self.skip_op("%") {
+            self.link(&mut links)?;
             left = binary("%", left, self.pow()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn pow(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.unary()?;
+        let mut links = 0;
         while self.skip_op("**") {
+            self.link(&mut links)?;
             left = binary("**", left, self.unary()?);
         }
+        self.depth -= links;
         Ok(left)
     }
 
@@ -294,7 +356,9 @@ impl<'t> Parser<'t> {
     }
 
     fn filters(&mut self, mut value: Expr) -> Result<Expr, SyntaxError> {
+        let mut links = 0;
         while self.skip_op("|") {
+            self.link(&mut links)?;
             let mut name = match self.peek() {
                 Some(Tok::Name(name)) => name.clone(),
                 _ => return Err(self.unexpected("a filter name")),
@@ -310,11 +374,16 @@ impl<'t> Parser<'t> {
             let args = if self.is_op("(") { self.arguments()? } else { Vec::new() };
             value = Expr::Filter { value: Box::new(value), name, args };
         }
+        self.depth -= links;
         Ok(value)
     }
 
     fn postfix(&mut self, mut expr: Expr) -> Result<Expr, SyntaxError> {
+        let mut links = 0;
         loop {
+            if self.is_op(".") || self.is_op("[") || self.is_op("(") {
+                self.link(&mut links)?;
+            }
             if self.skip_op(".") {
                 match self.peek().cloned() {
                     Some(Tok::Name(name)) => {
@@ -334,6 +403,7 @@ impl<'t> Parser<'t> {
                 let args = self.arguments()?;
                 expr = Expr::Call { callee: Box::new(expr), args };
             } else {
+                self.depth -= links;
                 return Ok(expr);
             }
         }
@@ -540,7 +610,7 @@ fn is_atomic(expr: &Expr) -> bool {
 fn write_operand(expr: &Expr, out: &mut String) {
     // Binary operators all become helper calls except the ones minijinja shares with
     // Nunjucks; those keep parentheses to preserve Nunjucks' grouping.
-    let wrap = !is_atomic(expr) || matches!(expr, Expr::Binary { op: "and" | "or" | "in" | "not in" | "~", .. });
+    let wrap = !is_atomic(expr) || matches!(expr, Expr::Binary { op: "and" | "or" | "in" | "not in", .. });
     if wrap {
         out.push('(');
     }
@@ -678,7 +748,7 @@ fn write(expr: &Expr, out: &mut String) {
             _ => write_call("__nj_number", &[expr], out),
         },
         Expr::Binary { op, left, right } => match *op {
-            "and" | "or" | "in" | "not in" | "~" => {
+            "and" | "or" | "in" | "not in" => {
                 write_operand(left, out);
                 out.push(' ');
                 out.push_str(op);
@@ -696,6 +766,8 @@ fn write(expr: &Expr, out: &mut String) {
                     "<=" => "__nj_le",
                     ">=" => "__nj_ge",
                     "+" => "__nj_add",
+                    // Charged against the render's budget (minijinja's own `~` is not).
+                    "~" => "__nj_concat",
                     "-" => "__nj_sub",
                     "*" => "__nj_mul",
                     "/" => "__nj_div",

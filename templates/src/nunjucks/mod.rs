@@ -47,10 +47,22 @@ pub(crate) fn translate(source: &str, variable_start: &str) -> Result<String, Sy
     // Open blocks, so that an unclosed one is reported where it opens, as Nunjucks does.
     let mut open: Vec<(&str, usize)> = Vec::new();
     let mut i = 0;
+    // Where each opening delimiter next occurs (at or after the last search): searching the rest
+    // of the source for all three at every tag made long templates quadratic.
+    let mut upcoming: [Option<Option<usize>>; 3] = [None; 3];
     while i < source.len() {
         let next = [(variable_start, Kind::Variable), ("{%", Kind::Block), ("{#", Kind::Comment)]
             .into_iter()
-            .filter_map(|(start, kind)| source[i..].find(start).map(|at| (i + at, start, kind)))
+            .zip(upcoming.iter_mut())
+            .filter_map(|((start, kind), upcoming)| {
+                let at = match *upcoming {
+                    Some(Some(at)) if at >= i => Some(at),
+                    Some(None) => None,
+                    _ => source[i..].find(start).map(|at| i + at),
+                };
+                *upcoming = Some(at);
+                at.map(|at| (at, start, kind))
+            })
             .min_by_key(|(at, _, _)| *at);
         let Some((at, start, kind)) = next else {
             push_text(&mut out, &source[i..], &switches);
@@ -270,7 +282,8 @@ fn find_close(source: &str, from: usize, close: &str) -> Option<usize> {
                 depth -= 1;
                 i += 1;
             }
-            _ if source[i..].starts_with(close) => return Some(i),
+            // Bytes, not `source[i..]`: `i` may be inside a multi-byte character.
+            _ if bytes[i..].starts_with(close.as_bytes()) => return Some(i),
             _ => i += 1,
         }
     }
@@ -408,5 +421,17 @@ mod tests {
         );
         assert!(translate("${{ x", "${{").is_err());
         assert!(translate("{% raw %}never closed", "${{").unwrap_err().message.contains("Missing endraw"));
+    }
+
+    /// Found by fuzzing (fuzz/, value_render): looking for the closing `}}` sliced the source
+    /// inside a multi-byte character and panicked.
+    #[test]
+    fn characters_beyond_ascii_inside_tags_do_not_panic() {
+        for source in ["${{ \u{593} }}", "${{ é }}", "{% if 😀 %}x{% endif %}", "${{ a }}é${{ b ü }}", "{{ ü }}"]
+        {
+            let _ = translate(source, "${{");
+            let _ = translate(source, "{{");
+        }
+        assert_eq!(translate("${{ 'é' }}ü", "${{").unwrap(), r#"${{ "é" }}ü"#);
     }
 }

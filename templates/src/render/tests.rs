@@ -356,3 +356,15 @@ fn failing_strings_are_kept_and_reported_with_their_place() {
     // The unchecked form gives the same value.
     assert_eq!(Renderer::new().render_value(&value, &context()), rendered);
 }
+
+/// Found by fuzzing (fuzz/, template_render): negating i64::MIN overflowed (a panic with overflow
+/// checks, the wrong sign without). JavaScript gives the double 9223372036854775808.
+#[test]
+fn negating_the_smallest_integer_gives_a_double() {
+    let context = RenderContext::new().with("parameters", json!({"min": i64::MIN, "max": i64::MAX}));
+    let renderer = Renderer::new();
+    assert_eq!(renderer.render_string("${{ -parameters.min }}", &context).unwrap(), Some(json!(9.223372036854776e18)));
+    assert_eq!(renderer.render_string("${{ -parameters.max }}", &context).unwrap(), Some(json!(-i64::MAX)));
+    let text = renderer.render_text("${{ -parameters.min }}", &context).unwrap();
+    assert!(text.starts_with("92233720368547758"), "{text}");
+}

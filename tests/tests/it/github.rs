@@ -787,7 +787,7 @@ async fn a_published_repository_is_registered_in_the_catalog() {
         "id": "register", "name": "Register", "action": "catalog:register",
         "input": {"repoContentsUrl": "${{ steps.publish.output.repoContentsUrl }}", "catalogInfoPath": "/catalog-info.yaml"},
     }));
-    let (outcome, sink) = rig.run(&rig.spec(steps), &Secrets::new(), TaskState::default()).await;
+    let (outcome, sink) = rig.run(&rig.spec(steps.clone()), &Secrets::new(), TaskState::default()).await;
     let RunOutcome::Completed { .. } = outcome else { panic!("{outcome:?}\n{}", events_text(&sink)) };
     let state = sink.last_state().unwrap();
     let output = &state.steps["register"].output;
@@ -800,4 +800,18 @@ async fn a_published_repository_is_registered_in_the_catalog() {
         "url:https://github.test/acme/app/blob/main/catalog-info.yaml"
     );
     assert_eq!(rig.store.location_list().await.unwrap().len(), 1);
+
+    // An attempt that died after the catalog took the location, before `registered` was saved:
+    // its intent lets the next attempt take the conflict as its own doing.
+    let mut died = state.clone();
+    died.steps.remove("register");
+    assert!(died.checkpoints.remove("v1.task.checkpoint.register.registered").is_some(), "{:?}", died.checkpoints);
+    assert!(died.checkpoints.contains_key("v1.task.checkpoint.register.registering"));
+    let (outcome, sink) = rig.run(&rig.spec(steps.clone()), &Secrets::new(), died.clone()).await;
+    let RunOutcome::Completed { .. } = outcome else { panic!("{outcome:?}\n{}", events_text(&sink)) };
+    // Without that intent the location is someone else's: the conflict is reported.
+    died.checkpoints.remove("v1.task.checkpoint.register.registering");
+    let (outcome, _) = rig.run(&rig.spec(steps), &Secrets::new(), died).await;
+    let RunOutcome::Failed { error } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(error.name, "ConflictError", "{}", error.message);
 }

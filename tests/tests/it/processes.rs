@@ -2,7 +2,6 @@
 //! signals, cancels that cross processes, and a database restart.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -12,88 +11,8 @@ use sqlx::postgres::PgPool;
 
 use crate::support::cluster::Cluster;
 use crate::support::db::TestDb;
-use crate::support::process::Scaffolder;
-use crate::support::{eventually, quick_template, slow_template};
-
-/// A directory with a config file and templates, for processes that share one database.
-struct Deployment {
-    dir: tempfile::TempDir,
-    database_url: String,
-}
-
-impl Deployment {
-    fn new(database_url: &str) -> Deployment {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("templates.yaml"), format!("{}---\n{}", quick_template(), slow_template()))
-            .unwrap();
-        Deployment { dir, database_url: database_url.to_owned() }
-    }
-
-    /// Writes a config for one process; `concurrency` 0 claims nothing.
-    fn config(&self, name: &str, concurrency: usize, stale_seconds: u64) -> PathBuf {
-        let path = self.dir.path().join(format!("{name}.yaml"));
-        std::fs::write(
-            &path,
-            format!(
-                "backend:\n  listen: {{host: 127.0.0.1, port: 0}}\n  database: {{client: pg, connection: '{}'}}\n  workingDirectory: {}\n  auth: {{dangerouslyDisableDefaultAuthPolicy: true}}\nscaffolder:\n  concurrentTasksLimit: {concurrency}\n  taskRecovery: {{enabled: true, staleTimeout: {{seconds: {stale_seconds}}}}}\n  shutdownGracePeriod: {{milliseconds: 800}}\ncatalog:\n  rules: [{{allow: [Template]}}]\n  locations: [{{type: file, target: templates.yaml}}]\n",
-                self.database_url,
-                self.dir.path().join(format!("work-{name}")).display()
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    fn cwd(&self) -> &Path {
-        self.dir.path()
-    }
-
-    async fn start(&self, name: &str, command: &str, concurrency: usize, stale_seconds: u64) -> Scaffolder {
-        Scaffolder::start(name, command, &self.config(name, concurrency, stale_seconds), self.cwd()).await
-    }
-}
-
-async fn post(client: &reqwest::Client, api: &str, template: &str, values: Value) -> Option<String> {
-    let response = client
-        .post(format!("{api}/tasks"))
-        .json(&json!({"templateRef": template, "values": values}))
-        .send()
-        .await
-        .ok()?;
-    if response.status() != 201 {
-        return None;
-    }
-    Some(response.json::<Value>().await.ok()?["id"].as_str()?.to_owned())
-}
-
-async fn get_status(client: &reqwest::Client, api: &str, id: &str) -> Option<String> {
-    let task: Value = client.get(format!("{api}/tasks/{id}")).send().await.ok()?.json().await.ok()?;
-    task["status"].as_str().map(str::to_owned)
-}
-
-async fn wait_for(client: &reqwest::Client, api: &str, id: &str, wanted: &str, within: Duration) {
-    eventually(within, &format!("task {id} to be {wanted}"), || async {
-        (get_status(client, api, id).await.as_deref() == Some(wanted)).then_some(())
-    })
-    .await;
-}
-
-async fn events_of(pool: &PgPool, id: &str) -> Vec<(i64, String, Value)> {
-    sqlx::query("SELECT id, event_type, body FROM scaffolder.task_events WHERE task_id = $1::uuid ORDER BY id")
-        .bind(id)
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| {
-            (
-                row.get::<i64, _>("id"),
-                row.get::<String, _>("event_type"),
-                serde_json::from_str(row.get::<&str, _>("body")).unwrap(),
-            )
-        })
-        .collect()
-}
+use crate::support::deployment::{Deployment, events_of, get_status, post, wait_for};
+use crate::support::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_tasks_across_one_api_and_two_workers() {

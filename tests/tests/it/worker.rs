@@ -203,3 +203,53 @@ async fn a_worker_that_loses_its_lease_writes_nothing_more() {
     assert_eq!(after.len(), before, "{:?}", bodies(&after[before..]));
     assert_eq!(status(&store, id).await, TaskStatus::Processing, "the new owner still holds it");
 }
+
+/// A bug in an action: it panics.
+struct Panics;
+
+#[async_trait::async_trait]
+impl actions::Action for Panics {
+    fn id(&self) -> &'static str {
+        "test:panic"
+    }
+    fn description(&self) -> &'static str {
+        "panics"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    async fn run(&self, ctx: &mut actions::ActionContext<'_>) -> Result<(), actions::StepError> {
+        panic!("a bug, holding {}", ctx.input);
+    }
+}
+
+#[tokio::test]
+async fn a_step_that_panics_fails_its_task_instead_of_holding_it() {
+    let db = TestDb::postgres().await;
+    let store = db.store().await;
+    let work = tempfile::tempdir().unwrap();
+    let registry = Registry::builtin(&RegistryConfig::default());
+    let actions: Vec<Arc<dyn actions::Action>> = vec![Arc::new(Panics), registry.get("debug:log").unwrap().clone()];
+    let runner = Arc::new(Runner::new(Arc::new(Registry::from_actions(actions)), RunnerConfig::default()));
+    let stop = CancellationToken::new();
+    let handle =
+        tokio::spawn(Worker::new(store.clone(), runner, worker_config("w1", work.path(), 2)).run(stop.clone()));
+    let broken = submit(
+        &store,
+        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: broken}\nspec:\n  type: service\n  owner: group:test\n  steps:\n    - {id: bug, name: Bug, action: 'test:panic', input: {value: 'hunter2'}}\n",
+        json!({}),
+    )
+    .await;
+    wait_status(&store, broken, TaskStatus::Failed, Duration::from_secs(30)).await;
+    let events = store.event_list(broken, None).await.unwrap();
+    let last: Value = serde_json::from_str(&events.last().unwrap().body).unwrap();
+    assert_eq!(events.last().unwrap().event_type, "completion");
+    assert!(last["error"]["message"].as_str().unwrap().contains("internal error"), "{last}");
+    assert!(events.iter().all(|e| !e.body.contains("hunter2")), "the panic's text stays out of the events");
+    // The worker goes on: its slot came back.
+    let next = submit(&store, &quick_template(), json!({"label": "after"})).await;
+    wait_status(&store, next, TaskStatus::Completed, Duration::from_secs(30)).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(20), handle).await.expect("worker stops").unwrap();
+    assert!(std::fs::read_dir(work.path()).unwrap().next().is_none(), "the workspace is removed");
+}

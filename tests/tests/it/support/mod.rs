@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod db;
+pub mod deployment;
 pub mod git_server;
 pub mod process;
 
