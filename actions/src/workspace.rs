@@ -5,6 +5,8 @@
 //! are followed, dangling links are followed through `readlink`, and a path that does not exist yet
 //! is judged by its nearest existing ancestor.
 
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -123,8 +125,8 @@ pub fn resolve_safe_child_path(base: &Path, path: &str) -> Result<PathBuf, PathE
         return Err(PathError::Nul);
     }
     let target = normalize(&base.join(path));
-    let real_base = real_path(base, 0)?;
-    let real_target = real_path(&target, 0)?;
+    let real_base = real_path(base)?;
+    let real_target = real_path(&target)?;
     if real_target == real_base || real_target.starts_with(&real_base) {
         Ok(target)
     } else {
@@ -147,29 +149,70 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// The real path of `path`, even if it, or links in it, do not exist.
-fn real_path(path: &Path, links: usize) -> Result<PathBuf, PathError> {
-    if links > MAX_LINKS {
-        return Err(PathError::LinkLoop(path.display().to_string()));
-    }
+/// The real path of `path`, even if it, or links in it, do not exist: walked one component at a
+/// time as the kernel walks it, so a link is followed from where it really is (a dangling one too,
+/// through `readlink`), and `..` after a link leaves the link's target, not the link's name. From
+/// the first missing component on, the rest is appended as written (`..` taking off the last
+/// part), which is where creating it would lead.
+///
+/// (Found by fuzzing, fuzz/ path_resolve: the relative target of a dangling link used to be
+/// joined to the link's *lexical* parent, so `up/dangling`, with `up` a link to a directory higher
+/// in the workspace, was judged inside while writing through it landed outside.)
+fn real_path(path: &Path) -> Result<PathBuf, PathError> {
     if let Ok(real) = path.canonicalize() {
         return Ok(real);
     }
-    // A dangling link: follow it by hand.
-    if let Ok(metadata) = std::fs::symlink_metadata(path)
-        && metadata.file_type().is_symlink()
-    {
-        let target = std::fs::read_link(path).map_err(|_| PathError::OutsideWorkspace(path.display().to_string()))?;
-        let target = match path.parent() {
-            Some(parent) if target.is_relative() => parent.join(target),
-            _ => target,
-        };
-        return real_path(&normalize(&target), links + 1);
+    let mut real = if path.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        Path::new(".").canonicalize().map_err(|_| PathError::OutsideWorkspace(path.display().to_string()))?
+    };
+    let mut pending: VecDeque<OsString> = VecDeque::new();
+    push_front(&mut pending, path);
+    let mut links = 0;
+    let mut missing = false;
+    while let Some(part) = pending.pop_front() {
+        if part == ".." {
+            real.pop();
+            continue;
+        }
+        let next = real.join(&part);
+        if missing {
+            real = next;
+            continue;
+        }
+        match std::fs::symlink_metadata(&next) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(PathError::LinkLoop(path.display().to_string()));
+                }
+                let target =
+                    std::fs::read_link(&next).map_err(|_| PathError::OutsideWorkspace(next.display().to_string()))?;
+                if target.is_absolute() {
+                    real = PathBuf::from("/");
+                }
+                push_front(&mut pending, &target);
+            }
+            Ok(_) => real = next,
+            // Does not exist (or cannot be read): nothing below it exists either.
+            Err(_) => {
+                missing = true;
+                real = next;
+            }
+        }
     }
-    // Does not exist (or cannot be read): judge by the parent, then append the name.
-    match (path.parent(), path.file_name()) {
-        (Some(parent), Some(name)) => Ok(real_path(parent, links)?.join(name)),
-        _ => Ok(path.to_path_buf()),
+    Ok(real)
+}
+
+/// `path`'s names and `..`s, in order, before what is pending (`.` and the root dropped).
+fn push_front(pending: &mut VecDeque<OsString>, path: &Path) {
+    for component in path.components().rev() {
+        match component {
+            Component::Normal(name) => pending.push_front(name.to_owned()),
+            Component::ParentDir => pending.push_front(OsString::from("..")),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
     }
 }
 
@@ -222,6 +265,26 @@ mod tests {
         }
         assert!(ws.resolve("fine/new").is_ok());
         assert!(ws.resolve("not-there/deeper/file").is_ok());
+    }
+
+    /// Found by fuzzing (fuzz/ path_resolve): a dangling link reached through a link to a higher
+    /// directory was followed from its lexical place, and judged inside.
+    #[test]
+    fn dangling_links_are_followed_from_where_they_really_are() {
+        let (parent, ws) = workspace();
+        std::fs::create_dir(parent.path().join("outside")).unwrap();
+        std::fs::create_dir_all(ws.root().join("a/b/c")).unwrap();
+        symlink("../../..", ws.root().join("a/b/c/home")).unwrap();
+        symlink("../outside/later", ws.root().join("dang")).unwrap();
+        symlink("a/b/c/home/../outside/x", ws.root().join("dang-up")).unwrap();
+        for path in ["a/b/c/home/dang", "a/b/c/home/dang/deeper", "dang-up"] {
+            assert!(matches!(ws.resolve(path), Err(PathError::OutsideWorkspace(_))), "{path}");
+        }
+        // Writing through the link really does land outside.
+        std::fs::write(ws.root().join("a/b/c/home/dang"), "x").unwrap();
+        assert!(parent.path().join("outside/later").exists());
+        assert!(ws.resolve("a/b/c/home/a/new").is_ok());
+        assert!(ws.resolve("a/b/c/home/missing/../a").is_ok());
     }
 
     #[test]

@@ -65,8 +65,15 @@ pub(crate) struct SoakArgs {
 
 /// Runs the soak; exits with status 1 (after every process and directory is cleaned up) when it
 /// failed, with its problems already printed.
+/// On SIGINT or SIGTERM the soak is dropped, and with it every process it started.
 pub(crate) async fn run(args: &Args, options: &SoakArgs) -> anyhow::Result<()> {
-    if !soak(args, options).await? {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let passed = tokio::select! {
+        passed = soak(args, options) => passed?,
+        _ = tokio::signal::ctrl_c() => false,
+        _ = terminate.recv() => false,
+    };
+    if !passed {
         std::process::exit(1);
     }
     Ok(())
